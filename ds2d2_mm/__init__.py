@@ -1,0 +1,41 @@
+"""DS2D2: Dual-Stream Spectral Decoupling Distillation for MMDetection / MMRotate.
+
+Importing the package registers every component into the mmdet registries (the mmdet
+convention), so a config can name them after ``custom_imports=dict(imports=['ds2d2_mm'])``.
+It also allow-lists mmengine's checkpoint contents for torch's ``weights_only`` loader (see
+:mod:`ds2d2_mm.checkpoint`).
+"""
+
+from .checkpoint import allow_mmengine_checkpoints
+
+allow_mmengine_checkpoints()
+
+from . import backbones, datasets, hooks, optim  # noqa: E402,F401  (registration)
+from .amplifiers import HighFrequencyAmplifier, KnowledgeAmplifierBuilder  # noqa: E402
+from .distiller import SpectralDistiller  # noqa: E402
+from .losses import (  # noqa: E402
+    DISWLoss,
+    FeatureAdapter,
+    KDGIoULoss,
+    KDKLDivLoss,
+    KDQualityFocalLoss,
+    KDWeightedL1Loss,
+)
+from .strategies import STRATEGIES, SingleStageStrategy, TwoStageStrategy  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DISWLoss",
+    "FeatureAdapter",
+    "HighFrequencyAmplifier",
+    "KDGIoULoss",
+    "KDKLDivLoss",
+    "KDQualityFocalLoss",
+    "KDWeightedL1Loss",
+    "KnowledgeAmplifierBuilder",
+    "STRATEGIES",
+    "SingleStageStrategy",
+    "SpectralDistiller",
+    "TwoStageStrategy",
+]

@@ -1,0 +1,13 @@
+"""DS2D2 losses: the explicit spectral stream and the implicit (amplified) KD losses."""
+
+from .explicit import DISWLoss, FeatureAdapter
+from .kd import KDGIoULoss, KDKLDivLoss, KDQualityFocalLoss, KDWeightedL1Loss
+
+__all__ = [
+    "DISWLoss",
+    "FeatureAdapter",
+    "KDGIoULoss",
+    "KDKLDivLoss",
+    "KDQualityFocalLoss",
+    "KDWeightedL1Loss",
+]

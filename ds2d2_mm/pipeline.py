@@ -1,0 +1,207 @@
+"""The three-stage DS2D2 recipe as one resumable job.
+
+teacher -> high-frequency amplifier -> distilled student, plus the student baseline under the
+same schedule, then evaluation of all four, export of the distilled student and a report. Each
+stage is an ordinary ``tools/train.py`` / ``tools/test.py`` command (printed before it runs, so
+users can run it alone) and is skipped when its checkpoint or metrics already exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Configs of one recipe (paths relative to the repo root)."""
+
+    teacher: str
+    amplifier: str
+    baseline: str
+    distill: str
+    work_root: str
+    synthetic_data: str | None = None  # generate the built-in data into this folder first
+
+
+PRESETS: dict[str, Preset] = {
+    "demo": Preset(
+        teacher="configs/demo/retina_teacher_synthetic.py",
+        amplifier="configs/demo/retina_hfamp_synthetic.py",
+        baseline="configs/demo/retina_student_synthetic.py",
+        distill="configs/demo/retina_distill_synthetic.py",
+        work_root="work_dirs/demo",
+        synthetic_data="data/synthetic_aerial"),
+    "retina_dior": Preset(
+        teacher="configs/ds2d2/retina_r101_dior.py",
+        amplifier="configs/ds2d2/retina_r101_hfamp_dior.py",
+        baseline="configs/ds2d2/retina_r18_dior.py",
+        distill="configs/ds2d2/retina_r101_r18_dior.py",
+        work_root="work_dirs/retina_dior"),
+    "faster_rcnn_dior": Preset(
+        teacher="configs/ds2d2/faster_rcnn_r101_dior.py",
+        amplifier="configs/ds2d2/faster_rcnn_r101_hfamp_dior.py",
+        baseline="configs/ds2d2/faster_rcnn_r18_dior.py",
+        distill="configs/ds2d2/faster_rcnn_r101_r18_dior.py",
+        work_root="work_dirs/faster_rcnn_dior"),
+}
+
+
+@dataclass
+class RunResult:
+    """One trained model of the recipe and what is known about it."""
+
+    name: str
+    config: str
+    work_dir: Path
+    checkpoint: Path | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float | None = None
+
+
+def last_checkpoint(work_dir: Path) -> Path | None:
+    """The checkpoint that mmengine's CheckpointHook recorded last in ``work_dir``, if any."""
+    marker = work_dir / "last_checkpoint"
+    if not marker.is_file():
+        return None
+    path = Path(marker.read_text().strip())
+    return path if path.is_file() else None
+
+
+class Pipeline:
+    """Runs a preset's stages in order, skipping finished ones.
+
+    Args:
+        preset: The recipe.
+        work_root: Where each stage's work dir goes (``<work_root>/<config stem>``).
+        gpus: Number of GPUs per training stage (> 1 uses tools/dist_train.sh).
+        extra_options: ``--cfg-options`` added to every train and test command (e.g. to shorten
+            a run in tests).
+        python: Interpreter that runs the tools.
+    """
+
+    def __init__(self, preset: Preset, work_root: str | Path | None = None, gpus: int = 1,
+                 extra_options: Sequence[str] = (), python: str = sys.executable) -> None:
+        self.preset = preset
+        self.work_root = Path(work_root or preset.work_root)
+        self.gpus = gpus
+        self.extra = list(extra_options)
+        self.python = python
+        self.t0 = time.time()
+
+    def log(self, msg: str) -> None:
+        """Progress line with the elapsed time."""
+        print(f"[pipeline {time.time() - self.t0:7.1f}s] {msg}", flush=True)
+
+    def run_cmd(self, cmd: list[str]) -> None:
+        """Print the command, then run it from the repo root; a failure stops the pipeline."""
+        self.log("$ " + shlex.join(cmd))
+        env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        proc = subprocess.run(cmd, cwd=REPO, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"stage command failed with exit code {proc.returncode}: "
+                               f"{shlex.join(cmd)}")
+
+    def work_dir(self, config: str) -> Path:
+        return self.work_root / Path(config).stem
+
+    def train(self, name: str, config: str, options: Sequence[str] = ()) -> RunResult:
+        """Train ``config`` unless its work dir already has a final checkpoint."""
+        wd = self.work_dir(config)
+        run = RunResult(name=name, config=config, work_dir=wd)
+        done = wd / "stage.done"
+        if done.is_file() and (ckpt := last_checkpoint(wd)) is not None:
+            self.log(f"{name}: done before, using {ckpt}")
+            run.checkpoint = ckpt
+            return run
+        opts = [*self.extra, *options]
+        if self.gpus > 1:
+            cmd = ["bash", "tools/dist_train.sh", config, str(self.gpus)]
+        else:
+            cmd = [self.python, "tools/train.py", config]
+        cmd += ["--work-dir", str(wd)]
+        if (wd / "last_checkpoint").is_file():
+            cmd += ["--resume"]  # an interrupted stage continues where it stopped
+        if opts:
+            cmd += ["--cfg-options", *opts]
+        self.log(f"{name}: training")
+        start = time.time()
+        self.run_cmd(cmd)
+        run.train_seconds = time.time() - start
+        run.checkpoint = last_checkpoint(wd)
+        if run.checkpoint is None:
+            raise RuntimeError(f"{name}: training finished without a checkpoint in {wd}")
+        done.write_text(str(run.checkpoint))
+        return run
+
+    def evaluate(self, run: RunResult, options: Sequence[str] = ()) -> None:
+        """Test ``run``'s checkpoint unless its metrics file exists."""
+        out = run.work_dir / "test_metrics.json"
+        stamp = str(run.checkpoint)
+        if out.is_file():
+            saved = json.loads(out.read_text())
+            if saved.pop("_checkpoint", None) == stamp:
+                self.log(f"{run.name}: evaluated before")
+                run.metrics = saved
+                return
+        self.log(f"{run.name}: evaluating")
+        tmp = run.work_dir / "test_metrics.tmp.json"
+        cmd = [self.python, "tools/test.py", run.config, stamp, "--work-dir",
+               str(run.work_dir / "test"), "--metrics-json", str(tmp)]
+        opts = [*self.extra, *options]
+        if opts:
+            cmd += ["--cfg-options", *opts]
+        self.run_cmd(cmd)
+        run.metrics = json.loads(tmp.read_text())
+        out.write_text(json.dumps(dict(run.metrics, _checkpoint=stamp), indent=2))
+        tmp.unlink()
+
+    def run(self, report: bool = True) -> dict[str, RunResult]:
+        """All stages; returns the runs by name (teacher, amplifier, baseline, distilled)."""
+        p = self.preset
+        if p.synthetic_data:
+            from .datasets.synthetic import ensure_synthetic_dataset
+
+            self.log(f"data: built-in synthetic scenes in {p.synthetic_data}")
+            ensure_synthetic_dataset(REPO / p.synthetic_data)
+        teacher = self.train("teacher", p.teacher)
+        amp_opts = [f"model.teacher_ckpt={teacher.checkpoint}"]
+        amplifier = self.train("amplifier", p.amplifier, amp_opts)
+        baseline = self.train("baseline", p.baseline)
+        distill_opts = [f"model.teacher_ckpt={teacher.checkpoint}",
+                        f"model.amplifier_ckpt={amplifier.checkpoint}"]
+        distilled = self.train("distilled", p.distill, distill_opts)
+        runs = {"teacher": teacher, "amplifier": amplifier, "baseline": baseline,
+                "distilled": distilled}
+        from .export import export_student
+
+        student_path = self.work_root / "distilled_student.pth"
+        counts = export_student(str(distilled.checkpoint), str(student_path))
+        self.log(f"export: {student_path} ({counts['exported']} tensors)")
+        # the distilled student is evaluated as exported, in the plain student config
+        exported = RunResult(name="distilled", config=p.baseline,
+                             work_dir=self.work_root / "distilled_student",
+                             checkpoint=student_path)
+        exported.work_dir.mkdir(parents=True, exist_ok=True)
+        self.evaluate(teacher)
+        self.evaluate(amplifier, amp_opts)
+        self.evaluate(baseline)
+        self.evaluate(exported)
+        distilled.metrics = exported.metrics
+        if report:
+            from .report import write_report
+
+            path = write_report(self.work_root, runs, elapsed_s=time.time() - self.t0,
+                                student_export=student_path)
+            self.log(f"report: {path}")
+        self.log(f"finished in {time.time() - self.t0:.0f} s")
+        return runs

@@ -1,0 +1,86 @@
+"""What the project's train/test tools share: config loading, scope set-up and path checks."""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+from collections.abc import Iterator
+from typing import Any
+
+from mmengine.config import Config
+
+#: Config keys whose values are local files that must exist before a run starts.
+PATH_KEYS = ("checkpoint", "teacher_ckpt", "amplifier_ckpt", "load_from", "pretrained")
+REMOTE_PREFIXES = ("torchvision://", "open-mmlab://", "http://", "https://", "mmcls://",
+                   "modelzoo://")
+
+
+def init_scope(cfg: Config) -> str:
+    """Register the modules of the config's ``default_scope`` (mmdet or mmrotate) and the plugin.
+
+    Returns the scope name. mmrotate configs use ``default_scope='mmrotate'``; everything else
+    runs in mmdet's scope.
+    """
+    scope = cfg.get("default_scope", "mmdet")
+    if scope == "mmrotate":
+        from mmrotate.utils import register_all_modules as register_rotate
+
+        register_rotate(init_default_scope=False)
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    import ds2d2_mm  # noqa: F401  (registers the plugin)
+
+    from mmengine.registry import DefaultScope
+
+    if DefaultScope.get_current_instance() is None:
+        DefaultScope.get_instance(f"ds2d2-{os.getpid()}", scope_name=scope)
+    cfg.default_scope = scope
+    return scope
+
+
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+    else:
+        yield path, node
+
+
+def check_local_paths(cfg: Config, skip: tuple[str, ...] = ()) -> None:
+    """Fail before training when a configured checkpoint path is remote or missing.
+
+    Args:
+        cfg: The full config.
+        skip: Dotted keys not to check (e.g. ``load_from`` when resuming from the work dir).
+
+    Raises:
+        FileNotFoundError: naming the config key and the path.
+        ValueError: for a remote URL (no network at run time).
+    """
+    for key, value in _walk(cfg.to_dict()):
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in PATH_KEYS or not isinstance(value, str) or key in skip:
+            continue
+        if value.startswith(REMOTE_PREFIXES):
+            raise ValueError(f"config key {key} = {value!r} is a remote URL; this project runs "
+                             "without network: download the file once and give its local path")
+        if not osp.isfile(value):
+            raise FileNotFoundError(f"config key {key}: file {value!r} does not exist")
+
+
+def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None) -> Config:
+    """Read a config, apply ``--cfg-options`` and choose the work dir as mmdet's tools do."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir", None) is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(path))[0])
+    return cfg

@@ -1,0 +1,30 @@
+"""Export the student of a DS2D2 distiller checkpoint for stock mmdet.
+
+    python tools/export_student.py work_dirs/retina_r101_r18_dior/epoch_24.pth student.pth
+    python tools/test.py configs/ds2d2/retina_r18_dior.py student.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ds2d2_mm.export import export_student  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and export."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    p.add_argument("checkpoint", help="SpectralDistiller checkpoint")
+    p.add_argument("out", help="output file for the student alone")
+    args = p.parse_args(argv)
+    counts = export_student(args.checkpoint, args.out)
+    print(f"wrote {args.out}: {counts['exported']} student tensors "
+          f"({counts['dropped']} distillation-only tensors left out)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Evaluate a checkpoint (mmdet or mmrotate config, DS2D2 distillers included).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--cfg-options ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from ds2d2_mm.runner_utils import check_local_paths, init_scope, load_config  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line of the standard MM test tool."""
+    p = argparse.ArgumentParser(description="Test a detector with the ds2d2_mm plugin")
+    p.add_argument("config", help="test config file path")
+    p.add_argument("checkpoint", help="checkpoint file")
+    p.add_argument("--work-dir", help="the dir to save the evaluation metrics")
+    p.add_argument("--out", help="dump raw predictions to this pickle file")
+    p.add_argument("--metrics-json", help="also write the returned metrics to this json file")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction,
+                   help="override config settings, key=value")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def build_runner(args: argparse.Namespace) -> Runner:
+    """A runner that loads ``args.checkpoint`` and runs the test loop."""
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg.launcher = args.launcher
+    init_scope(cfg)
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    cfg.load_from = args.checkpoint
+    check_local_paths(cfg)
+    if args.out:
+        from mmengine.evaluator import DumpResults
+
+        runner_out = DumpResults(out_file_path=args.out)
+    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    if args.out:
+        runner.test_evaluator.metrics.append(runner_out)
+    return runner
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Build the runner and test; returns the metrics."""
+    args = parse_args(argv)
+    metrics = build_runner(args).test()
+    if args.metrics_json:
+        Path(args.metrics_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2, default=float))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
