@@ -76,7 +76,7 @@ class HighFrequencyAmplifier(BaseDetector):
     def __init__(self, detector: dict, teacher_ckpt: str | None = None,
                  decomposer: str | dict | None = "haar", teacher_config: str | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        detector = copy.deepcopy(detector)
+        detector = ConfigDict(copy.deepcopy(detector))
         super().__init__(data_preprocessor=data_preprocessor or detector.get("data_preprocessor"),
                          init_cfg=init_cfg)
         detector.pop("init_cfg", None)

@@ -1,12 +1,14 @@
 """Checkpoint loading for torch >= 2.6, whose ``torch.load`` defaults to ``weights_only=True``.
 
-What is trusted, and why: ``weights_only=True`` stays on for every file. Instead of switching it off,
-:func:`allow_mmengine_checkpoints` adds to torch's allow-list exactly the types that mmengine's own
-runner writes into a checkpoint besides tensors (numpy arrays, dtypes and scalars in the message
-hub, mmengine's ``HistoryBuffer`` and ``ConfigDict``). A checkpoint that holds anything else still
-fails to load with torch's own error, so a crafted pickle cannot run code. Checkpoints written by
-other tools that pickle further objects must be converted (load them once with
-``weights_only=False`` in a session you trust, save ``{'state_dict': ...}``).
+What is trusted, and why: ``weights_only=True`` stays on for every file. Instead of switching it
+off, :func:`allow_mmengine_checkpoints` adds to torch's allow-list exactly the types that
+mmengine's own runner writes into a checkpoint besides tensors (numpy arrays, dtypes and scalars
+in the message hub, mmengine's ``HistoryBuffer`` with its statistics methods, ``ConfigDict``,
+``Counter``). ``getattr``, which pickle uses for the ``HistoryBuffer`` statistics methods, is
+allowed only for exactly those. A checkpoint that holds anything else still fails to load with
+torch's own error, so a crafted pickle cannot run code. Checkpoints written by other tools that
+pickle further objects must be converted (load them once with ``weights_only=False`` in a session
+you trust, save ``{'state_dict': ...}``).
 
 :func:`load_checkpoint_checked` loads a teacher (or any frozen) model and reports what does not
 fit, naming the file and the missing, unexpected and mis-shaped keys.
@@ -14,7 +16,9 @@ fit, naming the file and the missing, unexpected and mis-shaped keys.
 
 from __future__ import annotations
 
+import collections
 import os
+import pickle
 import re
 from collections.abc import Sequence
 
@@ -41,6 +45,20 @@ def _numpy_globals() -> list:
     return out
 
 
+def _history_buffer_getattr(obj: object, name: str) -> object:
+    """``getattr`` limited to what mmengine's ``HistoryBuffer`` pickles: its statistics methods.
+
+    ``HistoryBuffer`` keeps ``{'min': HistoryBuffer.min, ...}``, which pickle stores as
+    ``getattr(HistoryBuffer, 'min')``. A general ``getattr`` would let a file call arbitrary
+    methods of allow-listed types, so any other use is refused.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f"refused getattr({obj!r}, {name!r}) in a checkpoint")
+
+
 def allow_mmengine_checkpoints() -> None:
     """Allow-list the non-tensor types of mmengine runner checkpoints for ``weights_only`` loads.
 
@@ -53,7 +71,11 @@ def allow_mmengine_checkpoints() -> None:
     from mmengine.config import ConfigDict
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    torch.serialization.add_safe_globals([*_numpy_globals(), HistoryBuffer, ConfigDict])
+    torch.serialization.add_safe_globals([
+        *_numpy_globals(), HistoryBuffer, ConfigDict, collections.Counter, collections.OrderedDict,
+        (_history_buffer_getattr, "__builtin__.getattr"),
+        (_history_buffer_getattr, "builtins.getattr"),
+    ])
     _ALLOWED = True
 
 
@@ -119,8 +141,10 @@ def load_checkpoint_checked(
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
                             ("shape mismatches", shapes)):
             if keys:
-                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
+                shown = ", ".join(keys[:8]) + more
                 parts.append(f"{label}: {shown}")
-        parts.append("Check that the config describes the architecture the checkpoint was trained with.")
+        parts.append("Check that the config describes the architecture the checkpoint was "
+                     "trained with.")
         raise CheckpointError("\n  ".join(parts))
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

@@ -10,6 +10,7 @@ import torch
 from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
@@ -47,7 +48,8 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
         else:
             out[key] = copy.deepcopy(dict(value)) if isinstance(value, dict) else value
     if out["nonfinite"] not in ("raise", "skip"):
-        raise ValueError(f"distill_cfg.nonfinite must be 'raise' or 'skip', got {out['nonfinite']!r}")
+        raise ValueError("distill_cfg.nonfinite must be 'raise' or 'skip', "
+                         f"got {out['nonfinite']!r}")
     return out
 
 
@@ -88,7 +90,7 @@ class SpectralDistiller(BaseDetector):
                  amplifier_config: str | dict | None = None, amplifier_ckpt: str | None = None,
                  distill_cfg: dict | None = None, allow_random_teacher: bool = False,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        student = copy.deepcopy(student)
+        student = ConfigDict(copy.deepcopy(student))
         super().__init__(data_preprocessor=data_preprocessor or student.get("data_preprocessor"),
                          init_cfg=init_cfg)
         self.cfg = merge_distill_cfg(distill_cfg)
@@ -117,8 +119,8 @@ class SpectralDistiller(BaseDetector):
         s_ch, s_lv = _fpn_channels(self.student, "student")
         t_ch, t_lv = _fpn_channels(teacher, "teacher")
         if s_lv != t_lv:
-            raise ValueError(f"SpectralDistiller: the student has {s_lv} FPN levels and the teacher "
-                             f"{t_lv}; set the student's neck.num_outs to {t_lv}")
+            raise ValueError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
+                             f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
         self.explicit = MODELS.build(dict(self.cfg["explicit"], student_channels=s_ch,
                                           teacher_channels=t_ch, num_levels=s_lv))
         self.kd_cls = MODELS.build(self.cfg["kd_cls"])
@@ -152,7 +154,8 @@ class SpectralDistiller(BaseDetector):
         """(scale, shift) mapping student-normalised inputs to the teacher's normalisation, or
         ``None`` when both preprocessors normalise alike."""
         sp, tp = self.data_preprocessor, teacher.data_preprocessor
-        if not (getattr(sp, "_enable_normalize", False) and getattr(tp, "_enable_normalize", False)):
+        enabled = [getattr(p, "_enable_normalize", False) for p in (sp, tp)]
+        if not all(enabled):
             return None
         if torch.equal(sp.mean, tp.mean) and torch.equal(sp.std, tp.std):
             return None

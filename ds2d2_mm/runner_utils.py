@@ -29,9 +29,9 @@ def init_scope(cfg: Config) -> str:
     from mmdet.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
-    import ds2d2_mm  # noqa: F401  (registers the plugin)
-
     from mmengine.registry import DefaultScope
+
+    import ds2d2_mm  # noqa: F401  (registers the plugin)
 
     if DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance(f"ds2d2-{os.getpid()}", scope_name=scope)

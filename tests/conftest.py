@@ -23,9 +23,11 @@ def _registered() -> None:
 
 
 def _base_model(name: str) -> dict:
+    import mmdet
     from mmengine.config import Config
 
-    return copy.deepcopy(Config.fromfile(f"mmdet::_base_/models/{name}").model.to_dict())
+    path = Path(mmdet.__file__).parent / ".mim" / "configs" / "_base_" / "models" / name
+    return copy.deepcopy(Config.fromfile(str(path)).model.to_dict())
 
 
 def tiny_retinanet(width: int = 8, fpn: int = 16, num_classes: int = 3,
@@ -81,8 +83,9 @@ def make_batch(model: torch.nn.Module, batch_size: int = 2, size: int = 64,
 def build(cfg: dict) -> torch.nn.Module:
     """Build a model from a config dict, with weights initialised as the runner would."""
     from mmdet.registry import MODELS
+    from mmengine.config import ConfigDict
 
     torch.manual_seed(0)
-    model = MODELS.build(copy.deepcopy(cfg))
+    model = MODELS.build(ConfigDict(copy.deepcopy(cfg)))
     model.init_weights()
     return model

@@ -15,9 +15,9 @@ class ToyModel(BaseModel):
         self.linear = nn.Linear(2, 1)
 
     def forward(self, inputs, labels=None, mode="tensor"):
-        out = self.linear(torch.stack(inputs) if isinstance(inputs, list) else inputs)
+        out = self.linear(inputs)
         if mode == "loss":
-            return {"loss": ((out.squeeze(-1) - torch.stack(labels)) ** 2).mean()}
+            return {"loss": ((out.squeeze(-1) - labels) ** 2).mean()}
         return out
 
 
@@ -99,3 +99,21 @@ def test_distiller_with_missing_teacher_checkpoint_says_which_stage_writes_it(tm
     cfg.update(allow_random_teacher=False, teacher_ckpt=str(tmp_path / "t.pth"))
     with pytest.raises(CheckpointError, match="teacher checkpoint not found.*t.pth.*teacher stage"):
         build(cfg)
+
+
+class _GetattrPayload:
+    """Pickles as ``getattr(numpy.ndarray, 'tofile')``: a method that writes files."""
+
+    def __reduce__(self):
+        import numpy as np
+
+        return (getattr, (np.ndarray, "tofile"))
+
+
+def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path):
+    import ds2d2_mm  # noqa: F401
+
+    path = tmp_path / "getattr.pth"
+    torch.save({"state_dict": {}, "x": _GetattrPayload()}, path)
+    with pytest.raises(Exception, match="refused getattr"):
+        torch.load(path, weights_only=True)

@@ -9,7 +9,8 @@ import torch
 from conftest import REPO, build, make_batch
 from mmengine.config import Config
 
-ALL = sorted(p for p in (REPO / "configs").rglob("*.py") if not p.name.startswith("_"))
+ALL = sorted(p for p in (REPO / "configs").rglob("*.py")
+             if not any(part.startswith("_") for part in p.relative_to(REPO).parts))
 TRAINABLE = sorted(p for p in ALL if p.parent.name in ("ds2d2", "demo"))
 
 

@@ -29,7 +29,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/train.json',
-        data_prefix=dict(img='images/train/'),
+        data_prefix=dict(img=''),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -42,7 +42,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/val.json',
-        data_prefix=dict(img='images/val/'),
+        data_prefix=dict(img=''),
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -3,8 +3,7 @@
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/dior_detection.py',
-    '../_base_/schedules/ds2d2_24e.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/ds2d2_24e_runtime.py',
 ]
 custom_imports = dict(imports=['ds2d2_mm'], allow_failed_imports=False)
 # Local ImageNet weights of the backbone (torchvision format), or None for random init.

@@ -4,8 +4,7 @@
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/dior_detection.py',
-    '../_base_/schedules/ds2d2_24e.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/ds2d2_24e_runtime.py',
 ]
 custom_imports = dict(imports=['ds2d2_mm'], allow_failed_imports=False)
 pretrained = None  # local ImageNet ResNet-18 weights (torchvision format), or None

@@ -47,7 +47,8 @@ class FeatureAdapter(nn.Module):
             )
         self.shared = shared
         n_convs = 1 if shared else num_levels
-        self.convs = nn.ModuleList(nn.Conv2d(ins[i], outs[i], kernel_size=1) for i in range(n_convs))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(ins[i], outs[i], kernel_size=1) for i in range(n_convs))
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         """Map each level (N, C_s, H, W) to (N, C_t, H, W)."""

@@ -1,0 +1,50 @@
+"""Smoke test of the kernel sections of tools/benchmark.py (rows present, not timings)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+DISW_CASES = {"50 boxes/img", "500 boxes/img", "2000 boxes/img"}
+HAAR_CASES = {"P3 16x16", "P4 8x8", "P5 4x4", "P6 2x2", "P7 1x1", "sum"}
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("ds2d2_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kernel_sections_small(benchmark, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rows = benchmark.main(
+        ["--sections", "disw,haar", "--device", "cpu", "--small", "--json", str(out)]
+    )
+    saved = json.loads(out.read_text())
+    assert saved["rows"] == rows and saved["meta"]["small"] is True
+
+    disw = {r["case"]: r for r in rows if r["section"] == "disw"}
+    haar = {r["case"]: r for r in rows if r["section"] == "haar"}
+    assert set(disw) == DISW_CASES and set(haar) == HAAR_CASES
+    assert len(rows) == len(DISW_CASES) + len(HAAR_CASES)
+    for row in disw.values():
+        assert {"vectorised_ms", "loop_ms", "speedup"} <= set(row)
+        assert row["vectorised_ms"] > 0 and row["loop_ms"] > 0
+    for row in haar.values():
+        assert {"haar_ms", "pytorch_wavelets_ms", "speedup"} <= set(row)
+    levels = [r for case, r in haar.items() if case != "sum"]
+    assert haar["sum"]["haar_ms"] == pytest.approx(sum(r["haar_ms"] for r in levels))
+
+    printed = capsys.readouterr().out
+    assert "== disw" in printed and "== haar" in printed and "2000 boxes/img" in printed
+
+
+def test_unknown_section_is_rejected(benchmark):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--sections", "nope", "--small"])
