@@ -12,7 +12,7 @@ model = dict(
               add_extra_convs='on_input', num_outs=4),
     bbox_head=dict(
         type='RetinaHead', num_classes=4, in_channels=64, stacked_convs=2, feat_channels=64,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=3, scales_per_octave=2,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=2, scales_per_octave=2,
                               ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64]),
         bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
                         target_stds=[1.0, 1.0, 1.0, 1.0]),

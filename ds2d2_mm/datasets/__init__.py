@@ -1,0 +1,55 @@
+"""Datasets: DIOR and DOTA converters, the built-in synthetic aerial dataset, dataset classes.
+
+Importing this subpackage registers ``DIORDataset`` and ``SyntheticAerialDataset`` in
+``mmdet.registry.DATASETS``. mmrotate is not imported here (it is optional); DOTA patches are
+read by mmrotate's own ``DOTADataset``.
+"""
+
+from .classes import (
+    DIOR_CLASSES,
+    DIOR_PALETTE,
+    DOTA_CLASSES,
+    DOTA_PALETTE,
+    SYNTHETIC_CLASSES,
+    SYNTHETIC_PALETTE,
+)
+from .coco_datasets import DIORDataset, SyntheticAerialDataset
+from .dior import convert_dior, parse_dior_xml, read_dior_split
+from .dota import DotaObject, format_dota_line, parse_dota_txt
+from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
+from .io import AnnotationError, DatasetError, ImageError
+from .report import format_summary
+from .synthetic import (
+    ensure_synthetic_dataset,
+    generate_synthetic_dataset,
+    synthetic_dataset_is_complete,
+)
+
+__all__ = [
+    "DIOR_CLASSES",
+    "DIOR_PALETTE",
+    "DOTA_CLASSES",
+    "DOTA_PALETTE",
+    "SYNTHETIC_CLASSES",
+    "SYNTHETIC_PALETTE",
+    "AnnotationError",
+    "DIORDataset",
+    "DatasetError",
+    "DotaObject",
+    "ImageError",
+    "PatchObject",
+    "SyntheticAerialDataset",
+    "convert_dior",
+    "crop_objects",
+    "ensure_synthetic_dataset",
+    "format_dota_line",
+    "format_summary",
+    "generate_synthetic_dataset",
+    "parse_dior_xml",
+    "parse_dota_txt",
+    "patch_name",
+    "read_dior_split",
+    "split_dota",
+    "synthetic_dataset_is_complete",
+    "window_starts",
+]

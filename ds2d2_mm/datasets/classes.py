@@ -1,0 +1,108 @@
+"""Class lists of the supported datasets, their palettes and class-name matching."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "DIOR_CLASSES",
+    "DIOR_PALETTE",
+    "DOTA_CLASSES",
+    "DOTA_PALETTE",
+    "SYNTHETIC_CLASSES",
+    "SYNTHETIC_PALETTE",
+    "ClassIndex",
+    "coco_categories",
+]
+
+#: The 20 DIOR classes in the standard order (COCO category ids 1..20).
+DIOR_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "airport",
+    "baseballfield",
+    "basketballcourt",
+    "bridge",
+    "chimney",
+    "dam",
+    "expressway-service-area",
+    "expressway-toll-station",
+    "golffield",
+    "groundtrackfield",
+    "harbor",
+    "overpass",
+    "ship",
+    "stadium",
+    "storagetank",
+    "tenniscourt",
+    "trainstation",
+    "vehicle",
+    "windmill",
+)
+
+#: The 15 DOTA v1.0 classes in the standard order (COCO category ids 1..15).
+DOTA_CLASSES: tuple[str, ...] = (
+    "plane",
+    "baseball-diamond",
+    "bridge",
+    "ground-track-field",
+    "small-vehicle",
+    "large-vehicle",
+    "ship",
+    "tennis-court",
+    "basketball-court",
+    "storage-tank",
+    "soccer-ball-field",
+    "roundabout",
+    "harbor",
+    "swimming-pool",
+    "helicopter",
+)
+
+#: The 4 classes of the built-in synthetic aerial dataset, named as in DIOR.
+SYNTHETIC_CLASSES: tuple[str, ...] = ("airplane", "ship", "storagetank", "vehicle")
+
+#: One RGB colour per DIOR class (for visualisation).
+DIOR_PALETTE: list[tuple[int, int, int]] = [
+    (220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230), (106, 0, 228),
+    (0, 60, 100), (0, 80, 100), (0, 0, 70), (0, 0, 192), (250, 170, 30),
+    (100, 170, 30), (220, 220, 0), (175, 116, 175), (250, 0, 30), (165, 42, 42),
+    (255, 77, 255), (0, 226, 252), (182, 182, 255), (0, 82, 0), (120, 166, 157),
+]  # fmt: skip
+
+#: One RGB colour per DOTA v1.0 class (for visualisation).
+DOTA_PALETTE: list[tuple[int, int, int]] = DIOR_PALETTE[: len(DOTA_CLASSES)]
+
+#: One RGB colour per synthetic class (for visualisation).
+SYNTHETIC_PALETTE: list[tuple[int, int, int]] = [
+    (220, 20, 60), (0, 0, 230), (255, 77, 255), (0, 226, 252),
+]  # fmt: skip
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower()
+
+
+class ClassIndex:
+    """Maps class names to 0-based indices, case-insensitively and ignoring surrounding spaces.
+
+    Args:
+        classes: The canonical class names, in category order.
+    """
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = tuple(classes)
+        self._index = {_normalise(c): i for i, c in enumerate(self.classes)}
+        if len(self._index) != len(self.classes):
+            raise ValueError(f"class names are not unique after normalisation: {self.classes}")
+
+    def get(self, name: str) -> int | None:
+        """The 0-based index of ``name``, or ``None`` when it is not one of the classes."""
+        return self._index.get(_normalise(name))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def coco_categories(classes: Sequence[str]) -> list[dict]:
+    """COCO ``categories`` entries with ids 1..N in the order of ``classes``."""
+    return [{"id": i + 1, "name": name, "supercategory": "none"} for i, name in enumerate(classes)]
