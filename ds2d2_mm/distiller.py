@@ -185,10 +185,8 @@ class SpectralDistiller(BaseDetector):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
         adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
-        boxes, rotated = zip(*(boxes_to_disw_input(s.gt_instances.bboxes)
-                               for s in batch_data_samples), strict=True)
-        terms = dict(self.explicit(adapted, feats_t, list(boxes), tuple(batch_inputs.shape[-2:]),
-                                   rotated=any(rotated)))
+        boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
+        terms = dict(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
         for amp in self.amplifiers:
             weight = float(self.cfg["amplifiers"][amp.name])
             with torch.no_grad():

@@ -68,6 +68,18 @@ class RunResult:
     train_seconds: float | None = None
 
 
+def data_root_options(root: Path) -> list[str]:
+    """``--cfg-options`` that point a COCO-style config's datasets and metrics at ``root``."""
+    root_s = f"{root}/"
+    return [
+        f"train_dataloader.dataset.data_root={root_s}",
+        f"val_dataloader.dataset.data_root={root_s}",
+        f"test_dataloader.dataset.data_root={root_s}",
+        f"val_evaluator.ann_file={root_s}annotations/val.json",
+        f"test_evaluator.ann_file={root_s}annotations/val.json",
+    ]
+
+
 def last_checkpoint(work_dir: Path) -> Path | None:
     """The checkpoint that mmengine's CheckpointHook recorded last in ``work_dir``, if any."""
     marker = work_dir / "last_checkpoint"
@@ -87,15 +99,25 @@ class Pipeline:
         extra_options: ``--cfg-options`` added to every train and test command (e.g. to shorten
             a run in tests).
         python: Interpreter that runs the tools.
+        data_root: For presets on the built-in data: where it is generated (default the
+            preset's folder); the stages are pointed at it.
+        synthetic: Generator arguments (num_train, num_val, img_size, seed) for that data.
     """
 
     def __init__(self, preset: Preset, work_root: str | Path | None = None, gpus: int = 1,
-                 extra_options: Sequence[str] = (), python: str = sys.executable) -> None:
+                 extra_options: Sequence[str] = (), python: str = sys.executable,
+                 data_root: str | Path | None = None, synthetic: dict | None = None) -> None:
         self.preset = preset
-        self.work_root = Path(work_root or preset.work_root)
+        self.work_root = Path(work_root or preset.work_root).resolve()
         self.gpus = gpus
         self.extra = list(extra_options)
         self.python = python
+        self.synthetic = dict(synthetic or {})
+        self.data_root: Path | None = None
+        if preset.synthetic_data:
+            self.data_root = Path(data_root or REPO / preset.synthetic_data).resolve()
+            if data_root is not None:
+                self.extra = data_root_options(self.data_root) + self.extra
         self.t0 = time.time()
 
     def log(self, msg: str) -> None:
@@ -168,11 +190,11 @@ class Pipeline:
     def run(self, report: bool = True) -> dict[str, RunResult]:
         """All stages; returns the runs by name (teacher, amplifier, baseline, distilled)."""
         p = self.preset
-        if p.synthetic_data:
+        if self.data_root is not None:
             from .datasets.synthetic import ensure_synthetic_dataset
 
-            self.log(f"data: built-in synthetic scenes in {p.synthetic_data}")
-            ensure_synthetic_dataset(REPO / p.synthetic_data)
+            self.log(f"data: built-in synthetic scenes in {self.data_root}")
+            ensure_synthetic_dataset(self.data_root, **self.synthetic)
         teacher = self.train("teacher", p.teacher)
         amp_opts = [f"model.teacher_ckpt={teacher.checkpoint}"]
         amplifier = self.train("amplifier", p.amplifier, amp_opts)
@@ -201,7 +223,7 @@ class Pipeline:
             from .report import write_report
 
             path = write_report(self.work_root, runs, elapsed_s=time.time() - self.t0,
-                                student_export=student_path)
+                                student_export=student_path, data_root=self.data_root)
             self.log(f"report: {path}")
         self.log(f"finished in {time.time() - self.t0:.0f} s")
         return runs

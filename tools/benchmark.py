@@ -17,6 +17,11 @@ Sections:
   ``disw_weights_reference``.
 - ``haar``: forward + backward of the one-level Haar DWT at the five FPN level sizes of an
   800x800 input, batch 2, 256 channels: ``haar_dwt`` against ``pytorch_wavelets.DWTForward``.
+- ``step``: train step (forward, backward, SGD step) of the R18 student alone against the
+  R101 -> R18 ``SpectralDistiller``, RetinaNet and Faster R-CNN, batch 2, 800x800, 60 / 500 /
+  2000 boxes per image; their ratio, the teacher's forward time and, on CUDA, peak memory.
+- ``breakdown``: forward time of each part of one RetinaNet distillation step (student pass,
+  teacher forward, adapter, decomposition, DISW, explicit loss, each amplifier's KD).
 
 ``--small`` shrinks inputs and repetitions so that everything runs in seconds on a CPU.
 """
@@ -232,9 +237,202 @@ def bench_haar(args: argparse.Namespace) -> list[Row]:
 
 
 #: Section name -> benchmark function (args) -> rows. New sections register here.
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation train step and its breakdown
+# ---------------------------------------------------------------------------------------------
+
+#: Ground-truth boxes per image for the train-step section (and with --small).
+STEP_BOX_COUNTS, SMALL_STEP_BOX_COUNTS = (60, 500, 2000), (60, 500)
+NUM_CLASSES = 20  # DIOR
+MIB = 1024.0 ** 2
+
+
+def _mm_base(name: str) -> dict:
+    """A model dict from mmdet's shipped ``_base_/models`` configs."""
+    import mmdet
+    from mmengine.config import Config
+
+    path = Path(mmdet.__file__).parent / ".mim" / "configs" / "_base_" / "models" / name
+    return Config.fromfile(str(path)).model.to_dict()
+
+
+def detector_cfg(family: str, depth: int) -> dict:
+    """RetinaNet or Faster R-CNN with a ResNet-``depth`` FPN, random init, DIOR classes."""
+    if family == "retina":
+        cfg = _mm_base("retinanet_r50_fpn.py")
+        cfg["bbox_head"]["num_classes"] = NUM_CLASSES
+    else:
+        cfg = _mm_base("faster-rcnn_r50_fpn.py")
+        cfg["roi_head"]["bbox_head"]["num_classes"] = NUM_CLASSES
+    cfg["backbone"].update(depth=depth, init_cfg=None)
+    if depth < 50:
+        cfg["neck"]["in_channels"] = [64, 128, 256, 512]
+    return cfg
+
+
+def distiller_cfg(family: str) -> dict:
+    """R101 -> R18 SpectralDistiller with the published weights of ``family``, random teacher."""
+    teacher = detector_cfg(family, 101)
+    distill: dict = {}
+    if family == "faster_rcnn":
+        distill = dict(explicit=dict(lambda_low=0.5, lambda_high=0.5),
+                       amplifiers=dict(full=1e-5, high=1e-5),
+                       kd_cls=dict(type="KDKLDivLoss", temperature=3.0, loss_weight=0.5),
+                       kd_reg=dict(type="KDWeightedL1Loss", loss_weight=1.0))
+    return dict(type="SpectralDistiller", student=detector_cfg(family, 18),
+                teacher_config=dict(model=teacher),
+                amplifier_config=dict(model=dict(type="HighFrequencyAmplifier",
+                                                 detector=teacher)),
+                allow_random_teacher=True, distill_cfg=distill)
+
+
+def _build(cfg: dict, device: torch.device) -> torch.nn.Module:
+    from mmdet.registry import MODELS
+    from mmengine.config import ConfigDict
+
+    torch.manual_seed(SEED)
+    model = MODELS.build(ConfigDict(cfg))
+    model.init_weights()
+    return model.to(device).train()
+
+
+def _batch(model: torch.nn.Module, side: int, boxes: int, device: torch.device):
+    """A preprocessed batch of ``BATCH`` random images with ``boxes`` random boxes each."""
+    from mmdet.testing import demo_mm_inputs
+
+    packed = demo_mm_inputs(batch_size=BATCH, image_shapes=[(3, side, side)] * BATCH,
+                            num_items=[boxes] * BATCH, num_classes=NUM_CLASSES)
+    data = model.data_preprocessor(packed, True)
+    return data["inputs"].to(device), [s.to(device) for s in data["data_samples"]]
+
+
+def _sum_losses(losses: dict) -> torch.Tensor:
+    return sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if "loss" in k)
+
+
+def _train_step_fn(model: torch.nn.Module, inputs, samples) -> Callable[[], None]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+    def step() -> None:
+        _sum_losses(model.loss(inputs, samples)).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _peak_mib(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Peak allocated CUDA memory of one ``fn()`` call (``None`` on CPU)."""
+    if device.type != "cuda":
+        return None
+    _synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    _synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / MIB
+
+
+def _register() -> None:
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    import ds2d2_mm  # noqa: F401
+
+
+def _step_rows(family: str, args: argparse.Namespace) -> list[Row]:
+    """Rows of the ``step`` section for one detector family."""
+    device = torch.device(args.device)
+    side = SMALL_IMG_SIDE if args.small else IMG_SIDE
+    counts = SMALL_STEP_BOX_COUNTS if args.small else STEP_BOX_COUNTS
+    distiller = _build(distiller_cfg(family), device)
+    student = distiller.student  # the same student, trained alone
+    rows: list[Row] = []
+    inputs, samples = _batch(distiller, side, counts[0], device)
+    teacher_fwd = time_ms(lambda: distiller.teacher_feats(inputs), device,
+                          **_timing_kwargs(args))
+    teacher_peak = _peak_mib(lambda: distiller.teacher_feats(inputs), device)
+    for boxes in counts:
+        inputs, samples = _batch(distiller, side, boxes, device)
+        s_step = _train_step_fn(student, inputs, samples)
+        d_step = _train_step_fn(distiller, inputs, samples)
+        s_ms = time_ms(s_step, device, **_timing_kwargs(args))
+        d_ms = time_ms(d_step, device, **_timing_kwargs(args))
+        rows.append({
+            "section": "step", "case": f"{family} R101->R18 b{BATCH} {side}px",
+            "boxes/img": boxes, "student_ms": s_ms, "distill_ms": d_ms, "ratio": d_ms / s_ms,
+            "teacher_fwd_ms": teacher_fwd, "student_peak_mib": _peak_mib(s_step, device),
+            "distill_peak_mib": _peak_mib(d_step, device), "teacher_fwd_peak_mib": teacher_peak,
+        })
+    return rows
+
+
+def bench_step(args: argparse.Namespace) -> list[Row]:
+    """Train step (forward, backward, SGD step) of the student alone vs the SpectralDistiller."""
+    _register()
+    rows = []
+    for family in ("retina", "faster_rcnn"):
+        rows += _step_rows(family, args)
+        if torch.device(args.device).type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def bench_breakdown(args: argparse.Namespace) -> list[Row]:
+    """Forward time of each part of one RetinaNet distillation step (60 boxes per image)."""
+    from ds2d2_mm.disw import boxes_to_disw_input, disw_pyramid
+
+    _register()
+    device = torch.device(args.device)
+    side = SMALL_IMG_SIDE if args.small else IMG_SIDE
+    model = _build(distiller_cfg("retina"), device)
+    inputs, samples = _batch(model, side, STEP_BOX_COUNTS[0], device)
+    kw = _timing_kwargs(args)
+    sp = model.strategy.student_pass(model.student, inputs, samples)
+    feats_t = model.teacher_feats(inputs)
+    adapted = model.explicit.adapter(sp.feats)
+    boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in samples]
+    img_shape = tuple(inputs.shape[-2:])
+    grids = [tuple(model.explicit.decomposer(f)[0].shape[-2:]) for f in feats_t]
+    amps = {a.name: a for a in model.amplifiers}
+
+    def kd(name: str) -> dict:
+        amp = amps[name]
+        with torch.no_grad():
+            inputs_t = amp.inputs(feats_t)
+        return model.strategy.kd_losses(amp.head, amp.inputs(adapted), inputs_t, samples, sp,
+                                        model.kd_cls, model.kd_reg)
+
+    def full_step() -> None:
+        _sum_losses(model.loss(inputs, samples)).backward()
+
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("student pass (backbone, neck, head, task loss)",
+         lambda: model.strategy.student_pass(model.student, inputs, samples)),
+        ("teacher forward (no_grad)", lambda: model.teacher_feats(inputs)),
+        ("adapter", lambda: model.explicit.adapter(sp.feats)),
+        ("decomposition (student + teacher, all levels)",
+         lambda: [model.explicit.decomposer(f) for f in (*adapted, *feats_t)]),
+        ("DISW maps (all levels)", lambda: disw_pyramid(boxes, img_shape, grids)),
+        ("explicit loss (incl. decomposition, DISW)",
+         lambda: model.explicit(adapted, feats_t, boxes, img_shape)),
+        ("full amplifier KD", lambda: kd("full")),
+        ("high amplifier KD (incl. HF maps)", lambda: kd("high")),
+        ("whole distillation step forward+backward", full_step),
+    ]
+    rows = []
+    for name, fn in parts:
+        rows.append({"section": "breakdown", "case": name, "ms": time_ms(fn, device, **kw)})
+    return rows
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "disw": bench_disw,
     "haar": bench_haar,
+    "step": bench_step,
+    "breakdown": bench_breakdown,
 }
 
 

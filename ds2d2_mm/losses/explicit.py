@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..disw import disw_pyramid, disw_weights_rotated
+from ..disw import disw_pyramid
 from ..spectral import build_decomposer
 
 
@@ -104,22 +104,12 @@ class DISWLoss(nn.Module):
         self.use_disw = use_disw
         self.num_levels = num_levels
 
-    def weights(
-        self, boxes: Sequence[Tensor], rotated: bool, img_shape: tuple[int, int],
-        grids: Sequence[tuple[int, int]],
-    ) -> list[Tensor]:
-        """DISW maps (N, 1, h, w) for each grid; ``boxes`` (k, 4) or (k, 5) per image."""
-        if rotated:
-            return [disw_weights_rotated(boxes, img_shape, g) for g in grids]
-        return disw_pyramid(boxes, img_shape, grids)
-
     def forward(
         self,
         adapted: Sequence[Tensor],
         teacher: Sequence[Tensor],
         boxes: Sequence[Tensor],
         img_shape: tuple[int, int],
-        rotated: bool = False,
     ) -> dict[str, Tensor]:
         """Explicit loss terms.
 
@@ -127,9 +117,8 @@ class DISWLoss(nn.Module):
             adapted: Student levels already mapped by :attr:`adapter`, each (N, C_t, H_l, W_l).
             teacher: Teacher levels, each (N, C_t, H_l, W_l) (no gradient needed).
             boxes: Per image ground-truth boxes in input pixels, (k_i, 4) x1y1x2y2 or (k_i, 5)
-                cx, cy, w, h, angle when ``rotated``.
+                cx, cy, w, h, angle (oriented; DISW then uses the oriented rule).
             img_shape: (H, W) of the batch input.
-            rotated: Whether ``boxes`` are oriented.
 
         Returns:
             ``loss_exp_low`` and ``loss_exp_high``, fp32 scalars.
@@ -139,7 +128,7 @@ class DISWLoss(nn.Module):
                  for s, t in zip(adapted, teacher, strict=True)]
         grids = [tuple(low_s.shape[-2:]) for (low_s, _), _ in bands]
         if self.use_disw:
-            ws = self.weights(boxes, rotated, img_shape, grids)
+            ws = disw_pyramid(boxes, img_shape, grids)  # (k, 5) boxes take the oriented rule
         else:
             ws = [adapted[0].new_ones((adapted[0].shape[0], 1, *g), dtype=torch.float32)
                   for g in grids]
