@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build, tiny_retinanet
+from ds2d2_testlib import build, tiny_retinanet
 from mmengine.model import BaseModel
 from torch import nn
 
@@ -91,7 +91,7 @@ def test_teacher_checkpoint_errors_name_file_and_keys(tmp_path):
 
 
 def test_distiller_with_missing_teacher_checkpoint_says_which_stage_writes_it(tmp_path):
-    from conftest import distiller_cfg
+    from ds2d2_testlib import distiller_cfg
 
     from ds2d2_mm.checkpoint import CheckpointError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, build, make_batch
+from ds2d2_testlib import REPO, build, make_batch
 from mmengine.config import Config
 
 ALL = sorted(p for p in (REPO / "configs").rglob("*.py")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build, distiller_cfg, make_batch, tiny_retinanet
+from ds2d2_testlib import build, distiller_cfg, make_batch, tiny_retinanet
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

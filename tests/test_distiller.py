@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import build, distiller_cfg, make_batch, tiny_faster_rcnn, tiny_retinanet
+from ds2d2_testlib import build, distiller_cfg, make_batch, tiny_faster_rcnn, tiny_retinanet
 
 RETINA_TERMS = {"loss_exp_low", "loss_exp_high", "loss_imp_full_cls", "loss_imp_full_reg",
                 "loss_imp_high_cls", "loss_imp_high_reg"}

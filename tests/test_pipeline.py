@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
+from ds2d2_testlib import REPO
 
 QUICK = ["train_cfg.max_epochs=1", "train_dataloader.dataset.indices=8",
          "val_dataloader.dataset.indices=4", "test_dataloader.dataset.indices=4",

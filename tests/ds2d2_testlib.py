@@ -1,0 +1,79 @@
+"""Tiny random-init detectors and batches for the tests (CPU only, no network)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _base_model(name: str) -> dict:
+    import mmdet
+    from mmengine.config import Config
+
+    path = Path(mmdet.__file__).parent / ".mim" / "configs" / "_base_" / "models" / name
+    return copy.deepcopy(Config.fromfile(str(path)).model.to_dict())
+
+
+def tiny_retinanet(width: int = 8, fpn: int = 16, num_classes: int = 3,
+                   num_outs: int = 5) -> dict:
+    """RetinaNet with a ResNet-18 of ``width`` base channels and an FPN of ``fpn`` channels."""
+    cfg = _base_model("retinanet_r50_fpn.py")
+    cfg["backbone"].update(depth=18, base_channels=width, init_cfg=None, frozen_stages=-1,
+                           norm_eval=False)
+    cfg["neck"].update(in_channels=[width * 2**i for i in range(4)], out_channels=fpn,
+                       num_outs=num_outs)
+    cfg["bbox_head"].update(num_classes=num_classes, in_channels=fpn, feat_channels=fpn,
+                            stacked_convs=1)
+    if num_outs != 5:
+        cfg["bbox_head"]["anchor_generator"]["strides"] = [8 * 2**i for i in range(num_outs)]
+    return cfg
+
+
+def tiny_faster_rcnn(width: int = 8, fpn: int = 16, num_classes: int = 3) -> dict:
+    """Faster R-CNN with a ResNet-18 of ``width`` base channels and an FPN of ``fpn`` channels."""
+    cfg = _base_model("faster-rcnn_r50_fpn.py")
+    cfg["backbone"].update(depth=18, base_channels=width, init_cfg=None, frozen_stages=-1,
+                           norm_eval=False)
+    cfg["neck"].update(in_channels=[width * 2**i for i in range(4)], out_channels=fpn)
+    cfg["rpn_head"].update(in_channels=fpn, feat_channels=fpn)
+    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = fpn
+    cfg["roi_head"]["bbox_head"].update(in_channels=fpn, fc_out_channels=32,
+                                        num_classes=num_classes)
+    return cfg
+
+
+def distiller_cfg(student: dict, teacher: dict, **distill: object) -> dict:
+    """A SpectralDistiller config with a random teacher and amplifier (tests only)."""
+    amp = dict(type="HighFrequencyAmplifier", detector=copy.deepcopy(teacher), decomposer="haar")
+    return dict(type="SpectralDistiller", student=student, teacher_config=dict(model=teacher),
+                amplifier_config=dict(model=amp), allow_random_teacher=True,
+                distill_cfg=dict(distill))
+
+
+def make_batch(model: torch.nn.Module, batch_size: int = 2, size: int = 64,
+               num_boxes: int | list[int] = 3, num_classes: int = 3, seed: int = 0,
+               training: bool = True) -> tuple[torch.Tensor, list]:
+    """A preprocessed random batch with ground-truth boxes for ``model``."""
+    from mmdet.testing import demo_mm_inputs
+
+    torch.manual_seed(seed)
+    items = num_boxes if isinstance(num_boxes, list) else [num_boxes] * batch_size
+    packed = demo_mm_inputs(batch_size=batch_size, image_shapes=[(3, size, size)] * batch_size,
+                            num_items=items, num_classes=num_classes)
+    data = model.data_preprocessor(packed, training)
+    return data["inputs"], data["data_samples"]
+
+
+def build(cfg: dict) -> torch.nn.Module:
+    """Build a model from a config dict, with weights initialised as the runner would."""
+    from mmdet.registry import MODELS
+    from mmengine.config import ConfigDict
+
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(copy.deepcopy(cfg)))
+    model.init_weights()
+    return model
