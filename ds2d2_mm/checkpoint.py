@@ -45,6 +45,11 @@ def _numpy_globals() -> list:
     return out
 
 
+#: Statistics methods that ``HistoryBuffer`` registers by default (its class dict is filled only
+#: when the first buffer is made, so they are named here).
+_HISTORY_BUFFER_STATISTICS = frozenset({"min", "max", "current", "mean"})
+
+
 def _history_buffer_getattr(obj: object, name: str) -> object:
     """``getattr`` limited to what mmengine's ``HistoryBuffer`` pickles: its statistics methods.
 
@@ -54,7 +59,8 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     raise pickle.UnpicklingError(f"refused getattr({obj!r}, {name!r}) in a checkpoint")
 

@@ -117,3 +117,17 @@ def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path):
     torch.save({"state_dict": {}, "x": _GetattrPayload()}, path)
     with pytest.raises(Exception, match="refused getattr"):
         torch.load(path, weights_only=True)
+
+
+def test_runner_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """HistoryBuffer's statistics are allowed before any buffer exists in the process."""
+    import subprocess
+    import sys
+
+    make_runner(tmp_path, 1).train()
+    code = ("import ds2d2_mm, torch\n"
+            f"ck = torch.load({str(tmp_path / 'epoch_1.pth')!r}, weights_only=True)\n"
+            "print(sorted(ck))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "message_hub" in out.stdout
