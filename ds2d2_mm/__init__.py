@@ -1,7 +1,8 @@
 """DS2D2: Dual-Stream Spectral Decoupling Distillation for MMDetection / MMRotate.
 
 Importing the package registers every component into the mmdet registries (the mmdet
-convention), so a config can name them after ``custom_imports=dict(imports=['ds2d2_mm'])``.
+convention) and, when mmrotate is installed, into mmrotate's too, so a config of either scope
+can name them after ``custom_imports=dict(imports=['ds2d2_mm'])``.
 It also allow-lists mmengine's checkpoint contents for torch's ``weights_only`` loader (see
 :mod:`ds2d2_mm.checkpoint`).
 """
@@ -10,7 +11,7 @@ from .checkpoint import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-from . import backbones, datasets, hooks, optim  # noqa: E402,F401  (registration)
+from . import backbones, datasets, hooks, optim, spectral  # noqa: E402,F401  (registration)
 from .amplifiers import HighFrequencyAmplifier, KnowledgeAmplifierBuilder  # noqa: E402
 from .distiller import SpectralDistiller  # noqa: E402
 from .losses import (  # noqa: E402
@@ -19,9 +20,14 @@ from .losses import (  # noqa: E402
     KDGIoULoss,
     KDKLDivLoss,
     KDQualityFocalLoss,
+    KDRotatedGDLoss,
     KDWeightedL1Loss,
 )
+from .registry import register_into_mmrotate  # noqa: E402
+from .self_distill import TrunkSelfDistiller  # noqa: E402
 from .strategies import STRATEGIES, SingleStageStrategy, TwoStageStrategy  # noqa: E402
+
+register_into_mmrotate()
 
 __version__ = "0.1.0"
 
@@ -32,10 +38,12 @@ __all__ = [
     "KDGIoULoss",
     "KDKLDivLoss",
     "KDQualityFocalLoss",
+    "KDRotatedGDLoss",
     "KDWeightedL1Loss",
     "KnowledgeAmplifierBuilder",
     "STRATEGIES",
     "SingleStageStrategy",
     "SpectralDistiller",
+    "TrunkSelfDistiller",
     "TwoStageStrategy",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from mmdet.models.detectors import BaseDetector
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi, get_box_tensor
+from mmdet.structures.bbox import bbox2roi, cat_boxes, get_box_tensor
 from mmengine.registry import Registry
 from torch import Tensor, nn
 
@@ -76,7 +76,8 @@ class DistillStrategy:
 
 @STRATEGIES.register_module()
 class SingleStageStrategy(DistillStrategy):
-    """Dense anchor heads (RetinaNet and other ``AnchorHead`` subclasses).
+    """Dense anchor heads (RetinaNet and other ``AnchorHead`` subclasses, mmrotate's rotated
+    RetinaNet included: with oriented boxes set ``kd_reg=dict(type='KDRotatedGDLoss')``).
 
     Classification KD is weighted by the student assigner's label weights and normalised by its
     number of positives (both taken from the student's own ``get_targets`` call); regression KD
@@ -137,8 +138,9 @@ class SingleStageStrategy(DistillStrategy):
                           weight=lw.reshape(-1), avg_factor=safe_avg_factor(avg))
 
         sizes = [c.shape[-2:] for c in cls_t]
-        anchors = torch.cat(head.prior_generator.grid_priors(sizes, device=cls_t[0].device))
-        anchors = get_box_tensor(anchors).repeat(logits_s.shape[0], 1)
+        priors = head.prior_generator.grid_priors(sizes, device=cls_t[0].device)
+        # (N * A, D) anchors: a Tensor, or RotatedBoxes for mmrotate's rotated heads
+        anchors = cat_boxes([cat_boxes(priors)] * logits_s.shape[0])
         boxes_s = self.decode(head, anchors, deltas_s.reshape(-1, box_dim))
         with torch.no_grad():
             boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim))

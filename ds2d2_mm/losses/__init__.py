@@ -1,7 +1,13 @@
 """DS2D2 losses: the explicit spectral stream and the implicit (amplified) KD losses."""
 
 from .explicit import DISWLoss, FeatureAdapter
-from .kd import KDGIoULoss, KDKLDivLoss, KDQualityFocalLoss, KDWeightedL1Loss
+from .kd import (
+    KDGIoULoss,
+    KDKLDivLoss,
+    KDQualityFocalLoss,
+    KDRotatedGDLoss,
+    KDWeightedL1Loss,
+)
 
 __all__ = [
     "DISWLoss",
@@ -9,5 +15,6 @@ __all__ = [
     "KDGIoULoss",
     "KDKLDivLoss",
     "KDQualityFocalLoss",
+    "KDRotatedGDLoss",
     "KDWeightedL1Loss",
 ]

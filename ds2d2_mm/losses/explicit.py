@@ -23,6 +23,8 @@ class FeatureAdapter(nn.Module):
         num_levels: Number of FPN levels.
         shared: One convolution for every level (as published) or one per level. A shared
             adapter needs the same channels on every level.
+        identity: No convolution: the levels pass unchanged (student and teacher channels must
+            be equal), e.g. when a model is distilled from a frozen copy of itself.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class FeatureAdapter(nn.Module):
         out_channels: int | Sequence[int],
         num_levels: int,
         shared: bool = True,
+        identity: bool = False,
     ) -> None:
         super().__init__()
         ins = [in_channels] * num_levels if isinstance(in_channels, int) else list(in_channels)
@@ -45,13 +48,20 @@ class FeatureAdapter(nn.Module):
                 "FeatureAdapter: shared=True needs equal channels on every level "
                 f"(student {ins}, teacher {outs}); set distill_cfg.explicit.shared_adapter=False"
             )
+        if identity and ins != outs:
+            raise ValueError(
+                f"FeatureAdapter: identity=True needs equal student {ins} and teacher {outs} "
+                "channels")
         self.shared = shared
-        n_convs = 1 if shared else num_levels
+        self.identity = identity
+        n_convs = 0 if identity else 1 if shared else num_levels
         self.convs = nn.ModuleList(
             nn.Conv2d(ins[i], outs[i], kernel_size=1) for i in range(n_convs))
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         """Map each level (N, C_s, H, W) to (N, C_t, H, W)."""
+        if self.identity:
+            return list(feats)
         return [self.convs[0 if self.shared else i](f) for i, f in enumerate(feats)]
 
 
@@ -82,6 +92,8 @@ class DISWLoss(nn.Module):
         shared_adapter: One adapter for all levels (published) or one per level.
         decomposer: ``'haar'`` (default), a pywt wavelet name, ``'fft'`` or a decomposer config.
         use_disw: Weight by DISW maps (``False`` gives plain MSE, for ablations).
+        identity_adapter: Use an identity :class:`FeatureAdapter` (no parameters; equal channels
+            needed), for self-distillation of a model from a frozen copy of itself.
     """
 
     def __init__(
@@ -94,10 +106,11 @@ class DISWLoss(nn.Module):
         shared_adapter: bool = True,
         decomposer: str | dict | None = "haar",
         use_disw: bool = True,
+        identity_adapter: bool = False,
     ) -> None:
         super().__init__()
         self.adapter = FeatureAdapter(student_channels, teacher_channels, num_levels,
-                                      shared=shared_adapter)
+                                      shared=shared_adapter, identity=identity_adapter)
         self.decomposer = build_decomposer(decomposer)
         self.lambda_low = lambda_low
         self.lambda_high = lambda_high

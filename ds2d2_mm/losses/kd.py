@@ -55,6 +55,10 @@ class KDGIoULoss(nn.Module):
     def forward(self, student_boxes: Tensor, teacher_boxes: Tensor,
                 weight: Tensor | None = None, avg_factor: float | Tensor | None = None) -> Tensor:
         """Loss from (A, 4) x1y1x2y2 boxes of both, ``weight`` (A,)."""
+        if student_boxes.shape[-1] != 4:
+            raise ValueError("KDGIoULoss takes (A, 4) horizontal boxes, got "
+                             f"{tuple(student_boxes.shape)}; for oriented boxes set "
+                             "distill_cfg.kd_reg=dict(type='KDRotatedGDLoss')")
         giou = bbox_overlaps(student_boxes.float(), teacher_boxes.detach().float(), mode="giou",
                              is_aligned=True, eps=self.eps)
         return self.loss_weight * weight_reduce_loss(1 - giou, weight, "mean", avg_factor)
@@ -103,6 +107,41 @@ class KDWeightedL1Loss(nn.Module):
         """Loss from (R, D) deltas of both, ``weight`` (R,)."""
         loss = (student_deltas.float() - teacher_deltas.detach().float()).abs().sum(dim=1)
         return self.loss_weight * weight_reduce_loss(loss, weight, "mean", avg_factor)
+
+
+@MODELS.register_module()
+class KDRotatedGDLoss(nn.Module):
+    """Oriented-box regression KD: a Gaussian distance (KLD by default) between student and
+    teacher rotated boxes, through mmrotate's ``GDLoss``.
+
+    Args:
+        loss_type: ``'kld'``, ``'jd'``, ``'bcd'`` or ``'gwd'`` (see mmrotate's GDLoss).
+        fun: Function applied to the distance (``'log1p'``, ``'sqrt'``, ``'none'``).
+        tau: GDLoss's tau.
+        loss_weight: Weight of the loss.
+    """
+
+    def __init__(self, loss_type: str = "kld", fun: str = "log1p", tau: float = 1.0,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        try:
+            from mmrotate.models.losses.gaussian_dist_loss import GDLoss
+        except ImportError as exc:  # pragma: no cover - mmrotate is part of the environment
+            raise ImportError("KDRotatedGDLoss needs mmrotate (PyPI mmrotate-dev)") from exc
+        self.gd = GDLoss(loss_type=loss_type, fun=fun, tau=tau, reduction="mean",
+                         loss_weight=1.0)
+        self.loss_weight = loss_weight
+
+    def forward(self, student_boxes: Tensor, teacher_boxes: Tensor,
+                weight: Tensor | None = None, avg_factor: float | Tensor | None = None) -> Tensor:
+        """Loss from (A, 5) cx, cy, w, h, angle boxes of both, ``weight`` (A,)."""
+        if student_boxes.shape[-1] != 5:
+            raise ValueError(f"KDRotatedGDLoss takes (A, 5) rotated boxes, "
+                             f"got {tuple(student_boxes.shape)}")
+        if weight is not None:
+            weight = weight.float()
+        return self.loss_weight * self.gd(student_boxes.float(), teacher_boxes.detach().float(),
+                                          weight=weight, avg_factor=avg_factor)
 
 
 def safe_avg_factor(value: float | Tensor) -> Tensor | float:
