@@ -68,15 +68,16 @@ class RunResult:
     train_seconds: float | None = None
 
 
-def data_root_options(root: Path) -> list[str]:
-    """``--cfg-options`` that point a COCO-style config's datasets and metrics at ``root``."""
+def data_root_options(root: Path, eval_ann: str = "annotations/val.json") -> list[str]:
+    """``--cfg-options`` that point a COCO-style config's datasets and metrics at ``root``
+    (``eval_ann``: the evaluation annotation file, relative to ``root``)."""
     root_s = f"{root}/"
     return [
         f"train_dataloader.dataset.data_root={root_s}",
         f"val_dataloader.dataset.data_root={root_s}",
         f"test_dataloader.dataset.data_root={root_s}",
-        f"val_evaluator.ann_file={root_s}annotations/val.json",
-        f"test_evaluator.ann_file={root_s}annotations/val.json",
+        f"val_evaluator.ann_file={root_s}{eval_ann}",
+        f"test_evaluator.ann_file={root_s}{eval_ann}",
     ]
 
 
