@@ -93,9 +93,9 @@ class SpectralDistiller(BaseDetector):
         student = ConfigDict(copy.deepcopy(student))
         super().__init__(data_preprocessor=data_preprocessor or student.get("data_preprocessor"),
                          init_cfg=init_cfg)
-        self.cfg = merge_distill_cfg(distill_cfg)
+        self.distill_cfg = merge_distill_cfg(distill_cfg)
         self.student = MODELS.build(student)
-        self.strategy: DistillStrategy = build_strategy(self.student, self.cfg["strategy"])
+        self.strategy: DistillStrategy = build_strategy(self.student, self.distill_cfg["strategy"])
 
         teacher_cfg = model_cfg_of(teacher_config, "teacher")
         teacher_cfg.pop("init_cfg", None)
@@ -106,8 +106,8 @@ class SpectralDistiller(BaseDetector):
         else:
             warnings.warn("SpectralDistiller: no teacher_ckpt, the teacher is random "
                           "(allow_random_teacher=True)", stacklevel=2)
-        weights = self.cfg["amplifiers"]
-        builder_cfg = dict(self.cfg["builder"], full=weights.get("full", 0) > 0,
+        weights = self.distill_cfg["amplifiers"]
+        builder_cfg = dict(self.distill_cfg["builder"], full=weights.get("full", 0) > 0,
                            high=weights.get("high", 0) > 0)
         amplifiers = MODELS.build(builder_cfg)(
             freeze(teacher), self.strategy, amplifier_config, amplifier_ckpt,
@@ -121,10 +121,10 @@ class SpectralDistiller(BaseDetector):
         if s_lv != t_lv:
             raise ValueError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
                              f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
-        self.explicit = MODELS.build(dict(self.cfg["explicit"], student_channels=s_ch,
+        self.explicit = MODELS.build(dict(self.distill_cfg["explicit"], student_channels=s_ch,
                                           teacher_channels=t_ch, num_levels=s_lv))
-        self.kd_cls = MODELS.build(self.cfg["kd_cls"])
-        self.kd_reg = MODELS.build(self.cfg["kd_reg"])
+        self.kd_cls = MODELS.build(self.distill_cfg["kd_cls"])
+        self.kd_reg = MODELS.build(self.distill_cfg["kd_reg"])
 
     # -- frozen, unregistered parts -------------------------------------------------------------
     def _hide(self, name: str, value: object) -> None:
@@ -188,7 +188,7 @@ class SpectralDistiller(BaseDetector):
         boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
         terms = dict(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
         for amp in self.amplifiers:
-            weight = float(self.cfg["amplifiers"][amp.name])
+            weight = float(self.distill_cfg["amplifiers"][amp.name])
             with torch.no_grad():
                 inputs_t = amp.inputs(feats_t)
             kd = self.strategy.kd_losses(amp.head, amp.inputs(adapted), inputs_t,
@@ -207,7 +207,7 @@ class SpectralDistiller(BaseDetector):
         if bool(finite.all()):
             return terms
         bad = [k for k, ok in zip(terms, finite.tolist(), strict=True) if not ok]
-        if self.cfg["nonfinite"] == "raise":
+        if self.distill_cfg["nonfinite"] == "raise":
             raise FloatingPointError(f"SpectralDistiller: non-finite distillation loss {bad}; "
                                      "set distill_cfg.nonfinite='skip' to drop such terms")
         print_log(f"SpectralDistiller: dropped non-finite terms {bad} this iteration",

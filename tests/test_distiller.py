@@ -113,7 +113,7 @@ def test_nonfinite_term_raises_with_its_name_or_is_skipped():
         model.explicit.adapter.convs[0].weight.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="loss_exp_low"):
         model.loss(inputs, samples)
-    model.cfg["nonfinite"] = "skip"
+    model.distill_cfg["nonfinite"] = "skip"
     losses = model.loss(inputs, samples)
     assert losses["loss_exp_low"].item() == 0
 
@@ -145,3 +145,12 @@ def test_full_amplifier_kd_is_zero_when_student_equals_teacher():
     other = model.strategy.kd_losses(head, [f * 3 for f in feats_t], feats_t, samples, sp,
                                      model.kd_cls, model.kd_reg)
     assert other["cls"].item() > 1e-6
+
+
+def test_model_cfg_set_by_mmdet_apis_does_not_touch_the_distillation_settings():
+    """mmdet's init_detector sets ``model.cfg`` to the whole config after building."""
+    model = build(retina_pair())
+    model.train()
+    model.cfg = {"model": "the whole config"}
+    inputs, samples = make_batch(model)
+    assert "loss_imp_full_cls" in model.loss(inputs, samples)
