@@ -39,9 +39,10 @@ max_epochs = 24
 stage2_begin, stage3_begin = 16, 20
 
 data_root = "data/DIOR/"
-train_ann = "annotations/DIOR_trainval.json"
-val_ann = "annotations/DIOR_test.json"
-img_prefix = "JPEGImages/"
+# exactly what tools/data/dior_to_coco.py writes (file_name relative to data_root)
+train_ann = "annotations/trainval.json"
+val_ann = "annotations/test.json"
+img_prefix = ""
 dior_classes = (
     "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam",
     "expressway-service-area", "expressway-toll-station", "golffield", "groundtrackfield",
@@ -121,9 +122,8 @@ train_dataloader = dict(
     sampler=dict(type="DefaultSampler", shuffle=True),
     batch_sampler=dict(type="AspectRatioBatchSampler"),
     dataset=dict(
-        type="CocoDataset",
+        type="DIORDataset",
         data_root=data_root,
-        metainfo=dict(classes=dior_classes),
         ann_file=train_ann,
         data_prefix=dict(img=img_prefix),
         filter_cfg=dict(filter_empty_gt=True, min_size=1),
@@ -138,9 +138,8 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(
-        type="CocoDataset",
+        type="DIORDataset",
         data_root=data_root,
-        metainfo=dict(classes=dior_classes),
         ann_file=val_ann,
         data_prefix=dict(img=img_prefix),
         test_mode=True,
