@@ -33,8 +33,9 @@ def init_scope(cfg: Config) -> str:
 
     import ds2d2_mm  # noqa: F401  (registers the plugin)
 
-    if DefaultScope.get_current_instance() is None:
-        DefaultScope.get_instance(f"ds2d2-{os.getpid()}", scope_name=scope)
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != scope:
+        DefaultScope.get_instance(f"ds2d2-{scope}-{os.getpid()}", scope_name=scope)
     cfg.default_scope = scope
     return scope
 
