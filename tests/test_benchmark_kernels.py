@@ -48,3 +48,20 @@ def test_kernel_sections_small(benchmark, tmp_path, capsys):
 def test_unknown_section_is_rejected(benchmark):
     with pytest.raises(SystemExit):
         benchmark.main(["--sections", "nope", "--small"])
+
+
+@pytest.mark.slow
+def test_step_and_breakdown_sections_small(benchmark, capsys):
+    rows = benchmark.main(["--sections", "step,breakdown", "--device", "cpu", "--small",
+                           "--reps", "1", "--warmup", "0", "--budget-s", "0"])
+    step = [r for r in rows if r["section"] == "step"]
+    assert [(r["case"].split()[0], r["boxes/img"]) for r in step] == [
+        ("retina", 60), ("retina", 500), ("faster_rcnn", 60), ("faster_rcnn", 500)]
+    for row in step:
+        assert row["student_ms"] > 0 and row["distill_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["distill_ms"] / row["student_ms"])
+    parts = [r["case"] for r in rows if r["section"] == "breakdown"]
+    assert parts[0].startswith("student pass") and parts[-1].startswith("whole distillation")
+    assert any("DISW" in p for p in parts) and any("high amplifier" in p for p in parts)
+    printed = capsys.readouterr().out
+    assert "== step" in printed and "== breakdown" in printed

@@ -312,13 +312,26 @@ def _sum_losses(losses: dict) -> torch.Tensor:
     return sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if "loss" in k)
 
 
-def _train_step_fn(model: torch.nn.Module, inputs, samples) -> Callable[[], None]:
+def _autocast(args: argparse.Namespace):
+    """fp16 autocast on the benchmark's device with ``--amp``, else a no-op context."""
+    device = torch.device(args.device)
+    return torch.autocast(device.type, dtype=torch.float16, enabled=bool(args.amp))
+
+
+def _train_step_fn(model: torch.nn.Module, inputs, samples,
+                   args: argparse.Namespace) -> Callable[[], None]:
+    """One optimizer step; with ``--amp`` as mmengine's AmpOptimWrapper does it (fp16 autocast
+    forward, scaled backward)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    scaler = torch.amp.GradScaler(torch.device(args.device).type, enabled=bool(args.amp))
 
     def step() -> None:
-        _sum_losses(model.loss(inputs, samples)).backward()
-        opt.step()
+        with _autocast(args):
+            loss = _sum_losses(model.loss(inputs, samples))
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         opt.zero_grad(set_to_none=True)
 
     return step
@@ -356,12 +369,13 @@ def _step_rows(family: str, args: argparse.Namespace) -> list[Row]:
     teacher_peak = _peak_mib(lambda: distiller.teacher_feats(inputs), device)
     for boxes in counts:
         inputs, samples = _batch(distiller, side, boxes, device)
-        s_step = _train_step_fn(student, inputs, samples)
-        d_step = _train_step_fn(distiller, inputs, samples)
+        s_step = _train_step_fn(student, inputs, samples, args)
+        d_step = _train_step_fn(distiller, inputs, samples, args)
         s_ms = time_ms(s_step, device, **_timing_kwargs(args))
         d_ms = time_ms(d_step, device, **_timing_kwargs(args))
         rows.append({
-            "section": "step", "case": f"{family} R101->R18 b{BATCH} {side}px",
+            "section": "step",
+            "case": f"{family} R101->R18 b{BATCH} {side}px{' fp16' if args.amp else ''}",
             "boxes/img": boxes, "student_ms": s_ms, "distill_ms": d_ms, "ratio": d_ms / s_ms,
             "teacher_fwd_ms": teacher_fwd, "student_peak_mib": _peak_mib(s_step, device),
             "distill_peak_mib": _peak_mib(d_step, device), "teacher_fwd_peak_mib": teacher_peak,
@@ -424,7 +438,12 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
     ]
     rows = []
     for name, fn in parts:
-        rows.append({"section": "breakdown", "case": name, "ms": time_ms(fn, device, **kw)})
+        def under_amp(fn: Callable[[], object] = fn) -> object:
+            with _autocast(args):
+                return fn()
+
+        rows.append({"section": "breakdown", "case": name + (" (fp16)" if args.amp else ""),
+                     "ms": time_ms(under_amp, device, **kw)})
     return rows
 
 
@@ -450,6 +469,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--small", action="store_true", help="tiny sizes / reps (smoke run)")
+    parser.add_argument("--amp", action="store_true",
+                        help="step and breakdown sections under fp16 autocast (CUDA)")
     parser.add_argument("--json", type=Path, default=None, help="write all rows to this file")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's own)"
