@@ -19,6 +19,9 @@ stamps=$VENV/.stamps
 t0=$(date +%s)
 
 say() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+# pip prints one warning per package for index folders of this machine that do not exist;
+# drop those lines, keep everything else (pip's own exit status is kept by pipefail).
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 pin() { sed -n "s/^$1==\(.*\)$/\1/p" "$CONS"; }
 digest() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -38,7 +41,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 mkdir -p "$stamps"
 PY=$VENV/bin/python
-PIP=("$PY" -m pip install --disable-pip-version-check -q -c "$CONS")
+PIP=(quiet "$PY" -m pip install --disable-pip-version-check -q -c "$CONS")
 
 step build "$(digest "$CONS" "$REQ/build.txt")" "${PIP[@]}" -r "$REQ/build.txt"
 step torch "$(pin torch)-$(pin torchvision)" "${PIP[@]}" "torch==$(pin torch)" "torchvision==$(pin torchvision)"
@@ -57,7 +60,8 @@ build_mmcv() {
     local src
     src=$(mktemp -d)
     say "mmcv: building $mmcv_v with $cuda_ops ops against torch $torch_v (about 8 minutes on 2 cores)"
-    "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: "mmcv==$mmcv_v" -d "$src"
+    quiet "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
+      "mmcv==$mmcv_v" -d "$src"
     tar -xzf "$src"/mmcv-"$mmcv_v".tar.gz -C "$src"
     sed -i 's/-std=c++17/-std=c++20/g' "$src/mmcv-$mmcv_v/setup.py"
     mkdir -p "$wheel_dir.tmp"
@@ -70,7 +74,8 @@ build_mmcv() {
   else
     say "mmcv: reusing cached wheel in $wheel_dir"
   fi
-  "$PY" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
+  quiet "$PY" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall \
+    "$wheel_dir"/mmcv-*.whl
 }
 step mmcv "$mmcv_v-$torch_v-$py_v-$cuda_ops" build_mmcv
 
