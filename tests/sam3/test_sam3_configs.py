@@ -83,13 +83,13 @@ def write_tiny_coco(root, num_images: int = 2, size: int = 112) -> None:
     import numpy as np
 
     cfg = Config.fromfile(str(TINY))
-    (root / "JPEGImages").mkdir(parents=True)
+    (root / "JPEGImages-trainval").mkdir(parents=True)
     (root / "annotations").mkdir()
     rng = np.random.default_rng(0)
     images, anns = [], []
     for i in range(num_images):
-        name = f"{i:05d}.jpg"
-        cv2.imwrite(str(root / "JPEGImages" / name), rng.integers(0, 255, (size, size, 3)))
+        name = f"JPEGImages-trainval/{i:05d}.jpg"  # as tools/data/dior_to_coco.py writes it
+        cv2.imwrite(str(root / name), rng.integers(0, 255, (size, size, 3)))
         images.append(dict(id=i + 1, file_name=name, width=size, height=size))
         anns.append(
             dict(
@@ -102,8 +102,8 @@ def write_tiny_coco(root, num_images: int = 2, size: int = 112) -> None:
             )
         )
     cats = [dict(id=i + 1, name=n) for i, n in enumerate(cfg.dior_classes)]
-    for split in ("DIOR_trainval.json", "DIOR_test.json"):
-        (root / "annotations" / split).write_text(
+    for ann_file in (cfg.train_ann, cfg.val_ann):
+        (root / ann_file).write_text(
             json.dumps(dict(images=images, annotations=anns, categories=cats))
         )
 
