@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import os.path as osp
 from collections.abc import Iterator
@@ -84,4 +85,31 @@ def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None
         cfg.work_dir = work_dir
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """The options every MM tool shares: ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    from mmengine.config import DictAction
+
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
+                        help="override config settings, key=value")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
+                        default="none")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser,
+                      argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` and export ``LOCAL_RANK`` as torch's launchers expect."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def prepare_config(args: argparse.Namespace) -> Config:
+    """The config of ``args.config`` with the command line applied and its scope set up."""
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg.launcher = args.launcher
+    init_scope(cfg)
     return cfg

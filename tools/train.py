@@ -6,17 +6,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from ds2d2_mm.runner_utils import check_local_paths, init_scope, load_config  # noqa: E402
+from ds2d2_mm.runner_utils import (  # noqa: E402
+    add_launch_args,
+    check_local_paths,
+    parse_launch_args,
+    prepare_config,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,20 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--auto-scale-lr", action="store_true", help="scale the lr by batch size")
     p.add_argument("--resume", nargs="?", type=str, const="auto",
                    help="resume from CKPT, or from the latest checkpoint in the work dir")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction,
-                   help="override config settings, key=value")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    return args
+    add_launch_args(p)
+    return parse_launch_args(p, argv)
 
 
 def build_runner(args: argparse.Namespace) -> Runner:
     """The configured runner; path checks and the scope set-up happen first."""
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    cfg.launcher = args.launcher
-    init_scope(cfg)
+    cfg = prepare_config(args)
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
