@@ -11,7 +11,7 @@ from mmengine.config import Config
 
 ALL = sorted(p for p in (REPO / "configs").rglob("*.py")
              if not any(part.startswith("_") for part in p.relative_to(REPO).parts))
-TRAINABLE = sorted(p for p in ALL if p.parent.name in ("ds2d2", "demo"))
+TRAINABLE = sorted(p for p in ALL if p.parent.name in ("ds2d2", "demo", "ablations"))
 
 
 def rel(p: Path) -> str:
@@ -69,4 +69,30 @@ def test_distiller_configs_point_at_their_stage_configs():
         if cfg.model.type != "SpectralDistiller":
             continue
         for key in ("teacher_config", "amplifier_config"):
+            if key == "amplifier_config" and cfg.model.distill_cfg.amplifiers.get("high", 1) == 0:
+                continue  # no high-frequency amplifier, no amplifier stage
             assert Path(cfg.model[key]).is_file(), f"{path}: {key} = {cfg.model[key]}"
+
+
+ABLATION_CHECKS = {
+    "fft": lambda m: type(m.explicit.decomposer).__name__ == "FFTSplit",
+    "db2": lambda m: type(m.explicit.decomposer).__name__ == "WaveletDWT",
+    "sym4": lambda m: type(m.explicit.decomposer).__name__ == "WaveletDWT",
+    "no_disw": lambda m: m.explicit.use_disw is False,
+    "explicit_only": lambda m: m.amplifiers == [],
+    "implicit_only": lambda m: m.explicit.lambda_low == 0 and m.explicit.lambda_high == 0,
+    "full_amp_only": lambda m: [a.name for a in m.amplifiers] == ["full"],
+}
+
+
+@pytest.fixture(scope="module")
+def full_recipe():
+    return build(model_cfg(REPO / "configs" / "ds2d2" / "retina_r101_r18_dior.py"))
+
+
+@pytest.mark.parametrize("name", sorted(ABLATION_CHECKS))
+def test_ablation_changes_what_it_says(name, full_recipe):
+    path = REPO / "configs" / "ds2d2" / "ablations" / f"retina_r101_r18_dior_{name}.py"
+    model = build(model_cfg(path))
+    assert ABLATION_CHECKS[name](model), name
+    assert not ABLATION_CHECKS[name](full_recipe), f"{name}: the full recipe already does this"
