@@ -53,6 +53,13 @@ PRESETS: dict[str, Preset] = {
         baseline="configs/ds2d2/faster_rcnn_r18_dior.py",
         distill="configs/ds2d2/faster_rcnn_r101_r18_dior.py",
         work_root="work_dirs/faster_rcnn_dior"),
+    # oriented boxes (mmrotate); its metric is DOTA mAP, so run it with --no-report
+    "rotated_retina_dota": Preset(
+        teacher="configs/ds2d2/rotated_retina_r101_dota.py",
+        amplifier="configs/ds2d2/rotated_retina_r101_hfamp_dota.py",
+        baseline="configs/ds2d2/rotated_retina_r18_dota.py",
+        distill="configs/ds2d2/rotated_retina_r101_r18_dota.py",
+        work_root="work_dirs/rotated_retina_dota"),
 }
 
 

@@ -94,3 +94,28 @@ def test_giou_kd_on_rotated_boxes_says_which_loss_to_use():
 
     with pytest.raises(ValueError, match="KDRotatedGDLoss"):
         KDGIoULoss()(torch.rand(3, 5), torch.rand(3, 5))
+
+
+ROTATED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "ds2d2")
+                         .glob("rotated_*.py"))
+
+
+@pytest.mark.parametrize("path", ROTATED_CONFIGS, ids=lambda p: p.name)
+def test_rotated_recipe_config_trains_one_iteration(path, rotate_scope):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == "mmrotate"
+    model_cfg = cfg.model.to_dict()
+    if model_cfg["type"] == "SpectralDistiller":
+        for key in ("teacher_config", "amplifier_config"):
+            assert Path(model_cfg[key]).is_file(), key
+        model_cfg.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
+    if model_cfg["type"] == "HighFrequencyAmplifier":
+        model_cfg["teacher_ckpt"] = None
+    model = build_rot(model_cfg)
+    inputs, samples = rotated_batch(model)
+    losses = model.loss(inputs, samples)
+    loss = total(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
