@@ -41,6 +41,16 @@ def init_scope(cfg: Config) -> str:
     return scope
 
 
+def mm_base_model(name: str, package: str = "mmdet") -> dict:
+    """The ``model`` dict of a config shipped inside an OpenMMLab package, e.g.
+    ``mm_base_model("retinanet_r50_fpn.py")`` for ``mmdet::_base_/models/retinanet_r50_fpn.py``."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(importlib.import_module(package).__file__).parent / ".mim" / "configs"
+    return Config.fromfile(str(root / "_base_" / "models" / name)).model.to_dict()
+
+
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():

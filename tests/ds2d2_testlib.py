@@ -11,11 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _base_model(name: str) -> dict:
-    import mmdet
-    from mmengine.config import Config
+    from ds2d2_mm.runner_utils import mm_base_model
 
-    path = Path(mmdet.__file__).parent / ".mim" / "configs" / "_base_" / "models" / name
-    return copy.deepcopy(Config.fromfile(str(path)).model.to_dict())
+    return copy.deepcopy(mm_base_model(name))
 
 
 def tiny_retinanet(width: int = 8, fpn: int = 16, num_classes: int = 3,

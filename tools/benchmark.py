@@ -249,22 +249,15 @@ NUM_CLASSES = 20  # DIOR
 MIB = 1024.0 ** 2
 
 
-def _mm_base(name: str) -> dict:
-    """A model dict from mmdet's shipped ``_base_/models`` configs."""
-    import mmdet
-    from mmengine.config import Config
-
-    path = Path(mmdet.__file__).parent / ".mim" / "configs" / "_base_" / "models" / name
-    return Config.fromfile(str(path)).model.to_dict()
-
-
 def detector_cfg(family: str, depth: int) -> dict:
     """RetinaNet or Faster R-CNN with a ResNet-``depth`` FPN, random init, DIOR classes."""
+    from ds2d2_mm.runner_utils import mm_base_model
+
     if family == "retina":
-        cfg = _mm_base("retinanet_r50_fpn.py")
+        cfg = mm_base_model("retinanet_r50_fpn.py")
         cfg["bbox_head"]["num_classes"] = NUM_CLASSES
     else:
-        cfg = _mm_base("faster-rcnn_r50_fpn.py")
+        cfg = mm_base_model("faster-rcnn_r50_fpn.py")
         cfg["roi_head"]["bbox_head"]["num_classes"] = NUM_CLASSES
     cfg["backbone"].update(depth=depth, init_cfg=None)
     if depth < 50:
