@@ -20,7 +20,7 @@ import collections
 import os
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -112,6 +112,30 @@ def read_state_dict(path: str, what: str, hint: str = "") -> dict[str, torch.Ten
     return {re.sub(r"^module\.", "", k): v for k, v in state.items() if torch.is_tensor(v)}
 
 
+def check_state_fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], title: str,
+                     advice: str, optional: Callable[[str], bool] = lambda key: False) -> None:
+    """Raise :class:`CheckpointError` when ``state`` does not fit the model state ``own``.
+
+    The message starts with ``title``, lists missing keys (those ``optional`` does not excuse),
+    unexpected keys and shape mismatches (8 of each at most, with the count) and ends with
+    ``advice``.
+    """
+    missing = [k for k in own if k not in state and not optional(k)]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if not (missing or unexpected or shapes):
+        return
+    parts = [title]
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                        ("shape mismatches", shapes)):
+        if keys:
+            more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
+            parts.append(f"{label}: {', '.join(keys[:8])}{more}")
+    parts.append(advice)
+    raise CheckpointError("\n  ".join(parts))
+
+
 def load_checkpoint_checked(
     model: nn.Module,
     path: str,
@@ -135,22 +159,9 @@ def load_checkpoint_checked(
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     own = model.state_dict()
-    missing = [k for k in own if k not in state and not any(re.match(p, k) for p in allow_missing)]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = [f"{what} {path!r} does not fit the {type(model).__name__} built from the config"]
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                            ("shape mismatches", shapes)):
-            if keys:
-                more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
-                shown = ", ".join(keys[:8]) + more
-                parts.append(f"{label}: {shown}")
-        parts.append("Check that the config describes the architecture the checkpoint was "
-                     "trained with.")
-        raise CheckpointError("\n  ".join(parts))
+    check_state_fits(
+        own, state,
+        f"{what} {path!r} does not fit the {type(model).__name__} built from the config",
+        "Check that the config describes the architecture the checkpoint was trained with.",
+        optional=lambda k: any(re.match(p, k) for p in allow_missing))
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

@@ -32,7 +32,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from ..checkpoint import CheckpointError, allow_mmengine_checkpoints, read_state_dict
+from ..checkpoint import (
+    CheckpointError,
+    allow_mmengine_checkpoints,
+    check_state_fits,
+    read_state_dict,
+)
 from .sam3_import import import_vitdet
 
 __all__ = [
@@ -220,21 +225,10 @@ def load_sam3_trunk(trunk: nn.Module, path: str, prefix: str = SAM3_TRUNK_PREFIX
     ]
     for key in dropped:
         del state[key]
-    missing = [k for k in own if k not in state and not _is_rope_table(k)]  # tables: recomputed
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs trunk {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = [f"SAM3 checkpoint {path!r} does not fit the trunk built from the config"]
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
-            if keys:
-                more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
-                parts.append(f"{label} keys: {', '.join(keys[:8])}{more}")
-        parts.append("Check the backbone's arch / trunk settings against the checkpoint.")
-        raise CheckpointError("\n  ".join(parts))
+    check_state_fits(  # RoPE tables may be absent: they are recomputed
+        own, state, f"SAM3 checkpoint {path!r} does not fit the trunk built from the config",
+        "Check the backbone's arch / trunk settings against the checkpoint.",
+        optional=_is_rope_table)
     trunk.load_state_dict(state, strict=False)
     return dropped
 

@@ -73,7 +73,7 @@ def test_mismatched_trunk_is_named(tmp_path):
     wider = build_sam3_trunk("tiny", embed_dim=64, num_heads=4)
     path = tmp_path / "wide.pt"
     fake_sam3_pt(path, wider)
-    with pytest.raises(CheckpointError, match="shape keys"):
+    with pytest.raises(CheckpointError, match="shape mismatches"):
         load_sam3_trunk(build_sam3_trunk("tiny"), str(path))
 
 
