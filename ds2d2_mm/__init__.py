@@ -17,11 +17,9 @@ from .distiller import SpectralDistiller  # noqa: E402
 from .losses import (  # noqa: E402
     DISWLoss,
     FeatureAdapter,
-    KDGIoULoss,
     KDKLDivLoss,
     KDQualityFocalLoss,
     KDRotatedGDLoss,
-    KDWeightedL1Loss,
 )
 from .registry import register_into_mmrotate  # noqa: E402
 from .self_distill import TrunkSelfDistiller  # noqa: E402
@@ -35,11 +33,9 @@ __all__ = [
     "DISWLoss",
     "FeatureAdapter",
     "HighFrequencyAmplifier",
-    "KDGIoULoss",
     "KDKLDivLoss",
     "KDQualityFocalLoss",
     "KDRotatedGDLoss",
-    "KDWeightedL1Loss",
     "KnowledgeAmplifierBuilder",
     "STRATEGIES",
     "SingleStageStrategy",

@@ -35,6 +35,16 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
+def drop_pretrained_init(cfg: dict) -> None:
+    """Remove every ``init_cfg`` of type ``Pretrained`` from a model config, in place."""
+    for value in list(cfg.values()):
+        if isinstance(value, dict):
+            drop_pretrained_init(value)
+    init = cfg.get("init_cfg")
+    if isinstance(init, dict) and init.get("type") == "Pretrained":
+        cfg["init_cfg"] = None
+
+
 def model_cfg_of(config: str | Path | dict, what: str) -> ConfigDict:
     """The ``model`` section of a config file, or ``config`` itself when it is a model dict."""
     if isinstance(config, (str, Path)):
@@ -80,6 +90,10 @@ class HighFrequencyAmplifier(BaseDetector):
         super().__init__(data_preprocessor=data_preprocessor or detector.get("data_preprocessor"),
                          init_cfg=init_cfg)
         detector.pop("init_cfg", None)
+        if teacher_ckpt is not None:
+            # every weight comes from the teacher checkpoint: ImageNet initialisation of the
+            # backbone would only fetch a file to overwrite it
+            drop_pretrained_init(detector)
         self.detector = MODELS.build(detector)
         self.teacher_ckpt = teacher_ckpt
         self._teacher_hint = stage_hint(teacher_config, "teacher")

@@ -26,8 +26,15 @@ DEFAULT_DISTILL_CFG: dict = dict(
                   decomposer="haar"),
     # implicit stream weights; 0 disables an amplifier
     amplifiers=dict(full=1.0, high=1.0),
-    kd_cls=dict(type="KDQualityFocalLoss", beta=1.0, loss_weight=1.0),
-    kd_reg=dict(type="KDGIoULoss", loss_weight=1.0),
+    # what the amplifiers read of the student: 'raw' FPN maps (published; needs the teacher's
+    # channels), 'adapted' maps (through the explicit stream's 1x1 adapter; an extension for
+    # teachers with other channels), or 'auto': raw when the channels match, else adapted
+    amplifier_input="auto",
+    # KD losses of the amplified predictions; None: the published ones of the student's family
+    # (SingleStageStrategy / TwoStageStrategy.default_kd_losses). A dict without 'type', or with
+    # the default's type, updates the default.
+    kd_cls=None,
+    kd_reg=None,
     builder=dict(type="KnowledgeAmplifierBuilder"),
     strategy=None,  # None: chosen from the student's structure
     nonfinite="raise",  # or "skip": drop a non-finite distillation term for that iteration
@@ -50,7 +57,31 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
     if out["nonfinite"] not in ("raise", "skip"):
         raise ValueError("distill_cfg.nonfinite must be 'raise' or 'skip', "
                          f"got {out['nonfinite']!r}")
+    if out["amplifier_input"] not in AMPLIFIER_INPUTS:
+        raise ValueError(f"distill_cfg.amplifier_input must be one of {AMPLIFIER_INPUTS}, "
+                         f"got {out['amplifier_input']!r}")
     return out
+
+
+#: Values of ``distill_cfg.amplifier_input``.
+AMPLIFIER_INPUTS = ("auto", "raw", "adapted")
+
+
+def _unscoped(type_name: str) -> str:
+    """A registry name without its scope prefix (``'mmdet.L1Loss'`` -> ``'L1Loss'``)."""
+    return type_name.split(".")[-1]
+
+
+def resolve_kd_cfg(default: dict, given: dict | None) -> dict:
+    """``given`` over the strategy's ``default`` KD loss config: ``None`` keeps the default, a
+    dict without ``type`` (or with the default's, scope prefix aside) updates it, another type
+    replaces it."""
+    if given is None:
+        return copy.deepcopy(default)
+    given = dict(given)
+    if _unscoped(given.get("type", default["type"])) == _unscoped(default["type"]):
+        return {**default, **given, "type": default["type"]}
+    return copy.deepcopy(given)
 
 
 def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
@@ -68,6 +99,14 @@ def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
 class SpectralDistiller(BaseDetector):
     """DS2D2: a student detector trained from a frozen teacher by an explicit spectral stream and
     an implicit stream of knowledge amplifiers.
+
+    Per batch, with ``x`` the student's FPN maps and ``t`` the teacher's: the explicit stream
+    matches wavelet sub-bands of ``adapter(x)`` (a 1x1 conv, no bias) and ``t`` under DISW
+    weights; the implicit stream runs the teacher's head (full-frequency amplifier) on ``x`` and
+    ``t``, and the high-frequency head on ``hf(x)`` and ``hf(t)``, and compares the predictions
+    with the family's KD losses. The amplifiers read the raw ``x`` as published when student and
+    teacher FPN channels match; otherwise (e.g. a SAM3 teacher) they read ``adapter(x)``, an
+    extension of the method (``distill_cfg.amplifier_input``).
 
     The teacher and the amplifiers are held outside ``nn.Module`` registration: they are absent
     from ``state_dict``, ``parameters()`` (so from the optimizer and DDP), always in eval mode and
@@ -123,8 +162,25 @@ class SpectralDistiller(BaseDetector):
                              f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
         self.explicit = MODELS.build(dict(self.distill_cfg["explicit"], student_channels=s_ch,
                                           teacher_channels=t_ch, num_levels=s_lv))
-        self.kd_cls = MODELS.build(self.distill_cfg["kd_cls"])
-        self.kd_reg = MODELS.build(self.distill_cfg["kd_reg"])
+        self.amplifier_reads_raw = self._amplifier_reads_raw(s_ch, t_ch)
+        defaults = self.strategy.default_kd_losses(self.student)
+        kd = {key: MODELS.build(resolve_kd_cfg(defaults[key], self.distill_cfg[key]))
+              for key in ("kd_cls", "kd_reg")}
+        self.strategy.check_kd_losses(self.student, kd)
+        self.kd_cls, self.kd_reg = kd["kd_cls"], kd["kd_reg"]
+
+    def _amplifier_reads_raw(self, student_channels: int, teacher_channels: int) -> bool:
+        """Whether the amplifiers read the raw student maps (published) or the adapted ones."""
+        choice = self.distill_cfg["amplifier_input"]
+        same = student_channels == teacher_channels
+        if choice == "raw" and not same:
+            raise ValueError(
+                f"distill_cfg.amplifier_input='raw' needs the student's FPN channels "
+                f"({student_channels}) to equal the teacher's ({teacher_channels}); use 'auto' "
+                "or 'adapted' (the amplifiers then read the 1x1-adapted maps)")
+        if choice == "auto":
+            return same
+        return choice == "raw"
 
     # -- frozen, unregistered parts -------------------------------------------------------------
     def _hide(self, name: str, value: object) -> None:
@@ -187,11 +243,14 @@ class SpectralDistiller(BaseDetector):
         adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
         boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
         terms = dict(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
+        # published: the amplifiers read the raw student maps; the adapter is the explicit
+        # stream's. Maps on other grids than the teacher's are resized to them.
+        feats_amp = align_to(sp.feats, feats_t) if self.amplifier_reads_raw else adapted
         for amp in self.amplifiers:
             weight = float(self.distill_cfg["amplifiers"][amp.name])
             with torch.no_grad():
                 inputs_t = amp.inputs(feats_t)
-            kd = self.strategy.kd_losses(amp.head, amp.inputs(adapted), inputs_t,
+            kd = self.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t,
                                          batch_data_samples, sp, self.kd_cls, self.kd_reg)
             for key, value in kd.items():
                 terms[f"loss_imp_{amp.name}_{key}"] = weight * value

@@ -53,7 +53,20 @@ PRESETS: dict[str, Preset] = {
         baseline="configs/ds2d2/faster_rcnn_r18_dior.py",
         distill="configs/ds2d2/faster_rcnn_r101_r18_dior.py",
         work_root="work_dirs/faster_rcnn_dior"),
-    # oriented boxes (mmrotate); its metric is DOTA mAP, so run it with --no-report
+    "retina_dota": Preset(
+        teacher="configs/ds2d2/retina_r101_dota.py",
+        amplifier="configs/ds2d2/retina_r101_hfamp_dota.py",
+        baseline="configs/ds2d2/retina_r18_dota.py",
+        distill="configs/ds2d2/retina_r101_r18_dota.py",
+        work_root="work_dirs/retina_dota"),
+    "faster_rcnn_dota": Preset(
+        teacher="configs/ds2d2/faster_rcnn_r101_dota.py",
+        amplifier="configs/ds2d2/faster_rcnn_r101_hfamp_dota.py",
+        baseline="configs/ds2d2/faster_rcnn_r18_dota.py",
+        distill="configs/ds2d2/faster_rcnn_r101_r18_dota.py",
+        work_root="work_dirs/faster_rcnn_dota"),
+    # oriented boxes (mmrotate; this project's extension); its metric is DOTA mAP, so run it
+    # with --no-report
     "rotated_retina_dota": Preset(
         teacher="configs/ds2d2/rotated_retina_r101_dota.py",
         amplifier="configs/ds2d2/rotated_retina_r101_hfamp_dota.py",
@@ -110,17 +123,21 @@ class Pipeline:
         data_root: For presets on the built-in data: where it is generated (default the
             preset's folder); the stages are pointed at it.
         synthetic: Generator arguments (num_train, num_val, img_size, seed) for that data.
+        auto_scale_lr: Pass ``--auto-scale-lr`` to every training stage (the paper configs give
+            the lr of a total batch of 16; this scales it to ``gpus`` x the per-GPU batch).
     """
 
     def __init__(self, preset: Preset, work_root: str | Path | None = None, gpus: int = 1,
                  extra_options: Sequence[str] = (), python: str = sys.executable,
-                 data_root: str | Path | None = None, synthetic: dict | None = None) -> None:
+                 data_root: str | Path | None = None, synthetic: dict | None = None,
+                 auto_scale_lr: bool = False) -> None:
         self.preset = preset
         self.work_root = Path(work_root or preset.work_root).resolve()
         self.gpus = gpus
         self.extra = list(extra_options)
         self.python = python
         self.synthetic = dict(synthetic or {})
+        self.auto_scale_lr = auto_scale_lr
         self.data_root: Path | None = None
         if preset.synthetic_data:
             self.data_root = Path(data_root or REPO / preset.synthetic_data).resolve()
@@ -159,6 +176,8 @@ class Pipeline:
         else:
             cmd = [self.python, "tools/train.py", config]
         cmd += ["--work-dir", str(wd)]
+        if self.auto_scale_lr:
+            cmd += ["--auto-scale-lr"]
         if (wd / "last_checkpoint").is_file():
             cmd += ["--resume"]  # an interrupted stage continues where it stopped
         if opts:

@@ -1,19 +1,17 @@
-"""What the project's train/test tools share: config loading, scope set-up and path checks."""
+"""What the project's train/test tools share: config loading, scope set-up and weight checks."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import os.path as osp
-from collections.abc import Iterator
-from typing import Any
 
 from mmengine.config import Config
 
-#: Config keys whose values are local files that must exist before a run starts.
-PATH_KEYS = ("checkpoint", "teacher_ckpt", "amplifier_ckpt", "load_from", "pretrained")
-REMOTE_PREFIXES = ("torchvision://", "open-mmlab://", "http://", "https://", "mmcls://",
-                   "modelzoo://")
+from .weight_files import check_weight_files
+
+__all__ = ["add_launch_args", "check_weight_files", "init_scope", "load_config",
+           "mm_base_model", "parse_launch_args", "prepare_config"]
 
 
 def init_scope(cfg: Config) -> str:
@@ -49,39 +47,6 @@ def mm_base_model(name: str, package: str = "mmdet") -> dict:
 
     root = Path(importlib.import_module(package).__file__).parent / ".mim" / "configs"
     return Config.fromfile(str(root / "_base_" / "models" / name)).model.to_dict()
-
-
-def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _walk(value, f"{path}[{i}]")
-    else:
-        yield path, node
-
-
-def check_local_paths(cfg: Config, skip: tuple[str, ...] = ()) -> None:
-    """Fail before training when a configured checkpoint path is remote or missing.
-
-    Args:
-        cfg: The full config.
-        skip: Dotted keys not to check (e.g. ``load_from`` when resuming from the work dir).
-
-    Raises:
-        FileNotFoundError: naming the config key and the path.
-        ValueError: for a remote URL (no network at run time).
-    """
-    for key, value in _walk(cfg.to_dict()):
-        leaf = key.rsplit(".", 1)[-1]
-        if leaf not in PATH_KEYS or not isinstance(value, str) or key in skip:
-            continue
-        if value.startswith(REMOTE_PREFIXES):
-            raise ValueError(f"config key {key} = {value!r} is a remote URL; this project runs "
-                             "without network: download the file once and give its local path")
-        if not osp.isfile(value):
-            raise FileNotFoundError(f"config key {key}: file {value!r} does not exist")
 
 
 def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None) -> Config:

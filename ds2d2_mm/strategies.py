@@ -21,10 +21,35 @@ from mmdet.structures.bbox import bbox2roi, cat_boxes, get_box_tensor
 from mmengine.registry import Registry
 from torch import Tensor, nn
 
-from .losses.kd import safe_avg_factor
+from .losses.kd import (
+    ANY_VECTORS,
+    HBOXES,
+    RBOXES,
+    SIGMOID_LOGITS,
+    SOFTMAX_LOGITS,
+    safe_avg_factor,
+)
 from .utils import record_call
 
 STRATEGIES = Registry("ds2d2 distill strategy", locations=["ds2d2_mm.strategies"])
+
+#: What the losses of mmdet and mmrotate that make sense as KD losses compare, by registered name
+#: (the project's own KD losses say it in their ``kd_input`` attribute).
+KNOWN_LOSS_INPUTS: dict[str, str] = {
+    **dict.fromkeys(("IoULoss", "GIoULoss", "DIoULoss", "CIoULoss", "EIoULoss", "SIoULoss",
+                     "BoundedIoULoss"), HBOXES),
+    **dict.fromkeys(("GDLoss", "RotatedIoULoss", "KFLoss", "H2RBoxConsistencyLoss"), RBOXES),
+    **dict.fromkeys(("L1Loss", "SmoothL1Loss", "MSELoss", "BalancedL1Loss"), ANY_VECTORS),
+    "KnowledgeDistillationKLDivLoss": SOFTMAX_LOGITS,
+}
+#: Name of the regression deltas of an RoI head, as a KD input.
+DELTAS = "regression deltas"
+
+
+def loss_input(loss: nn.Module) -> str | None:
+    """What ``loss`` compares (a ``kd_input`` constant of :mod:`ds2d2_mm.losses.kd`), or ``None``
+    when that is not known (a user's own loss without a ``kd_input`` attribute)."""
+    return getattr(loss, "kd_input", None) or KNOWN_LOSS_INPUTS.get(type(loss).__name__)
 
 
 @dataclass
@@ -73,15 +98,49 @@ class DistillStrategy:
         """KD losses ``{'cls': ..., 'reg': ...}`` of ``head`` run on both feature sets."""
         raise NotImplementedError
 
+    def default_kd_losses(self, student: BaseDetector) -> dict[str, dict]:
+        """The published ``kd_cls`` and ``kd_reg`` configs for ``student``'s family."""
+        raise NotImplementedError
+
+    def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
+        """What this strategy passes to ``kd_cls`` and ``kd_reg`` for ``student``."""
+        raise NotImplementedError
+
+    def check_kd_losses(self, student: BaseDetector, losses: dict[str, nn.Module]) -> None:
+        """Refuse a KD loss that does not fit the predictions it would receive.
+
+        Args:
+            student: The built student.
+            losses: ``{'kd_cls': module, 'kd_reg': module}``.
+
+        Raises:
+            ValueError: naming ``distill_cfg.<key>``, the loss, what it compares and what this
+                strategy gives it.
+        """
+        given = self.kd_inputs(student)
+        for key, loss in losses.items():
+            wants = loss_input(loss)
+            if wants is None or wants == given[key]:
+                continue
+            if wants == ANY_VECTORS and given[key] in (HBOXES, RBOXES, DELTAS):
+                continue
+            default = self.default_kd_losses(student)[key]["type"].split(".")[-1]
+            raise ValueError(
+                f"distill_cfg.{key}: {type(loss).__name__} compares {wants}, but "
+                f"{type(self).__name__} gives it {given[key]} of the "
+                f"{type(student).__name__} student; use {default} (published) or another loss "
+                f"on {given[key]}")
+
 
 @STRATEGIES.register_module()
 class SingleStageStrategy(DistillStrategy):
     """Dense anchor heads (RetinaNet and other ``AnchorHead`` subclasses, mmrotate's rotated
-    RetinaNet included: with oriented boxes set ``kd_reg=dict(type='KDRotatedGDLoss')``).
+    RetinaNet included, whose regression KD defaults to ``KDRotatedGDLoss``).
 
     Classification KD is weighted by the student assigner's label weights and normalised by its
     number of positives (both taken from the student's own ``get_targets`` call); regression KD
-    compares boxes decoded from both predictions, weighted by the teacher's top class score.
+    compares boxes decoded from both predictions, weighted by the teacher's top class score and
+    normalised by the same number of positives.
     """
 
     head_attrs = ("bbox_head",)
@@ -98,6 +157,26 @@ class SingleStageStrategy(DistillStrategy):
         """Per-level (N, A_l * dim, H, W) maps -> (N, sum_l H*W*A_l, dim)."""
         n = preds[0].shape[0]
         return torch.cat([p.permute(0, 2, 3, 1).reshape(n, -1, dim) for p in preds], dim=1)
+
+    @staticmethod
+    def rotated(head: nn.Module) -> bool:
+        """Whether ``head`` decodes oriented boxes (mmrotate's rotated dense heads)."""
+        coder = getattr(head, "bbox_coder", None)
+        return getattr(coder, "encode_size", 4) == 5
+
+    def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
+        """Sigmoid (or softmax) logits, and decoded horizontal (or rotated) boxes."""
+        head = student.bbox_head
+        cls = SIGMOID_LOGITS if getattr(head, "use_sigmoid_cls", True) else SOFTMAX_LOGITS
+        return {"kd_cls": cls, "kd_reg": RBOXES if self.rotated(head) else HBOXES}
+
+    def default_kd_losses(self, student: BaseDetector) -> dict[str, dict]:
+        """Published: QFL-style BCE (beta 1) and mmdet's GIoULoss; for oriented boxes this
+        project's Gaussian-distance KD (an extension)."""
+        reg = (dict(type="KDRotatedGDLoss", loss_type="kld", loss_weight=1.0)
+               if self.rotated(student.bbox_head) else dict(type="mmdet.GIoULoss", loss_weight=1.0))
+        return {"kd_cls": dict(type="KDQualityFocalLoss", beta=1.0, loss_weight=1.0),
+                "kd_reg": reg}
 
     def decode(self, head: nn.Module, anchors: Tensor, deltas: Tensor) -> Tensor:
         """Boxes (M, 4) from anchors (M, 4) and deltas (M, D) with the head's coder."""
@@ -125,7 +204,14 @@ class SingleStageStrategy(DistillStrategy):
         return torch.cat(targets[1], dim=1).float(), targets[4]
 
     def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg):
-        """Amplified classification (QFL-style BCE) and regression (GIoU) KD."""
+        """Amplified classification and regression KD (published normalisation).
+
+        Classification: ``kd_cls`` on the (A, C) logits, weighted by the assigner's label
+        weights, divided by its number of positive anchors. Regression: ``kd_reg`` between the
+        boxes decoded from both predictions on the same anchors, weighted by the teacher's top
+        sigmoid score over all anchors (no label-weight factor), divided by the same number of
+        positives.
+        """
         cls_s, reg_s = head(feats_s)
         with torch.no_grad():
             cls_t, reg_t = head(feats_t)
@@ -133,19 +219,20 @@ class SingleStageStrategy(DistillStrategy):
         box_dim = reg_s[0].shape[1] // head.num_base_priors
         logits_s, logits_t = self.flatten(cls_s, num_classes), self.flatten(cls_t, num_classes)
         deltas_s, deltas_t = self.flatten(reg_s, box_dim), self.flatten(reg_t, box_dim)
-        lw, avg = self.label_weights(head, cls_t, samples, sp)
+        lw, num_pos = self.label_weights(head, cls_t, samples, sp)
+        avg = safe_avg_factor(num_pos)
         loss_cls = kd_cls(logits_s.reshape(-1, num_classes), logits_t.reshape(-1, num_classes),
-                          weight=lw.reshape(-1), avg_factor=safe_avg_factor(avg))
+                          weight=lw.reshape(-1), avg_factor=avg)
 
         sizes = [c.shape[-2:] for c in cls_t]
         priors = head.prior_generator.grid_priors(sizes, device=cls_t[0].device)
         # (N * A, D) anchors: a Tensor, or RotatedBoxes for mmrotate's rotated heads
         anchors = cat_boxes([cat_boxes(priors)] * logits_s.shape[0])
-        boxes_s = self.decode(head, anchors, deltas_s.reshape(-1, box_dim))
+        boxes_s = self.decode(head, anchors, deltas_s.reshape(-1, box_dim)).float()
         with torch.no_grad():
-            boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim))
-            w = logits_t.reshape(-1, num_classes).sigmoid().max(dim=1).values * lw.reshape(-1)
-        loss_reg = kd_reg(boxes_s, boxes_t, weight=w, avg_factor=safe_avg_factor(w.sum()))
+            boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim)).float()
+            top_score = logits_t.reshape(-1, num_classes).float().sigmoid().max(dim=1).values
+        loss_reg = kd_reg(boxes_s, boxes_t, weight=top_score, avg_factor=avg)
         return {"cls": loss_cls, "reg": loss_reg}
 
 
@@ -166,20 +253,44 @@ class TwoStageStrategy(DistillStrategy):
         recs["bbox_loss"] = (student.roi_head, "bbox_loss")
         return recs
 
-    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg):
-        """Amplified KL (classes) and weighted L1 (top-class deltas) on sampled RoIs."""
+    def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
+        """Softmax logits (C + 1 classes) and regression deltas of the RoI head."""
+        loss_cls = getattr(student.roi_head.bbox_head, "loss_cls", None)
+        cls = SIGMOID_LOGITS if getattr(loss_cls, "use_sigmoid", False) else SOFTMAX_LOGITS
+        return {"kd_cls": cls, "kd_reg": DELTAS}
+
+    def default_kd_losses(self, student: BaseDetector) -> dict[str, dict]:
+        """Published: KL with T = 3, weight 0.5, summed over the RoIs; mmdet's L1Loss."""
+        return {"kd_cls": dict(type="KDKLDivLoss", temperature=3.0, loss_weight=0.5,
+                               reduction="sum"),
+                "kd_reg": dict(type="mmdet.L1Loss", loss_weight=1.0)}
+
+    @staticmethod
+    def sampled_rois(sp: StudentPass) -> Tensor:
+        """(R, 5) RoIs that the student's RoI head sampled in its own loss call."""
         rec = sp.extras.get("bbox_loss")
         if rec is None:
             raise RuntimeError("TwoStageStrategy: the student's roi_head.bbox_loss was not called")
-        sampling_results = rec.args[-1][1] if len(rec.args[-1]) > 1 else rec.kwargs[-1][
-            "sampling_results"]
-        rois = bbox2roi([get_box_tensor(r.priors).detach() for r in sampling_results])
+        args, kwargs = rec.args[-1], rec.kwargs[-1]
+        sampling_results = args[1] if len(args) > 1 else kwargs["sampling_results"]
+        return bbox2roi([get_box_tensor(r.priors).detach() for r in sampling_results])
+
+    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg):
+        """Amplified KD on the RoIs sampled from the student's proposals (published).
+
+        Classification: ``kd_cls`` on the (R, C + 1) logits (KL with temperature, summed over
+        RoIs). Regression: ``kd_reg`` between the deltas of the teacher's top foreground class
+        (softmax at T = 1 over all logits, background dropped) of student and teacher, weighted
+        per RoI by that class's probability ``conf`` and divided by ``D * sum(conf)`` (D = 4
+        delta components).
+        """
+        rois = self.sampled_rois(sp)
         out_s = head._bbox_forward(feats_s, rois)
         with torch.no_grad():
             out_t = head._bbox_forward(feats_t, rois)
         loss_cls = kd_cls(out_s["cls_score"], out_t["cls_score"])
 
-        bbox_s, bbox_t = out_s["bbox_pred"], out_t["bbox_pred"]
+        bbox_s, bbox_t = out_s["bbox_pred"].float(), out_t["bbox_pred"].float()
         with torch.no_grad():
             probs = out_t["cls_score"].float().softmax(dim=1)[:, :-1]  # drop background
             conf, top = probs.max(dim=1)
@@ -187,7 +298,8 @@ class TwoStageStrategy(DistillStrategy):
         if bbox_s.shape[1] != box_dim:  # class-specific regression: take the teacher's top class
             idx = (top[:, None] * box_dim + torch.arange(box_dim, device=top.device)).long()
             bbox_s, bbox_t = bbox_s.gather(1, idx), bbox_t.gather(1, idx)
-        loss_reg = kd_reg(bbox_s, bbox_t, weight=conf, avg_factor=safe_avg_factor(conf.sum()))
+        weight = conf[:, None].expand_as(bbox_s)
+        loss_reg = kd_reg(bbox_s, bbox_t, weight=weight, avg_factor=conf.sum() * box_dim)
         return {"cls": loss_cls, "reg": loss_reg}
 
 

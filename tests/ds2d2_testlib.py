@@ -66,6 +66,17 @@ def make_batch(model: torch.nn.Module, batch_size: int = 2, size: int = 64,
     return data["inputs"], data["data_samples"]
 
 
+def without_pretrained(cfg: dict) -> dict:
+    """``cfg`` with every ``Pretrained`` init_cfg set to None, in place (tests never download)."""
+    for value in cfg.values():
+        if isinstance(value, dict):
+            without_pretrained(value)
+    init = cfg.get("init_cfg")
+    if isinstance(init, dict) and init.get("type") == "Pretrained":
+        cfg["init_cfg"] = None
+    return cfg
+
+
 def build(cfg: dict) -> torch.nn.Module:
     """Build a model from a config dict, with weights initialised as the runner would."""
     from mmdet.registry import MODELS

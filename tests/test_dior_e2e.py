@@ -33,6 +33,7 @@ def test_dior_converter_output_trains_the_dior_student_config(tmp_path):
     convert_dior(root, root / "annotations", progress=False)
 
     opts = [*data_root_options(root, "annotations/test.json"), "train_cfg.max_epochs=1",
+            "model.backbone.init_cfg=None",
             "train_dataloader.num_workers=0",
             "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
             "val_dataloader.persistent_workers=False", "test_dataloader.num_workers=0",

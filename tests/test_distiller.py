@@ -19,7 +19,7 @@ def retina_pair(**distill) -> dict:
 
 def frcnn_pair(**distill) -> dict:
     distill.setdefault("kd_cls", dict(type="KDKLDivLoss", temperature=3.0, loss_weight=0.5))
-    distill.setdefault("kd_reg", dict(type="KDWeightedL1Loss", loss_weight=1.0))
+    distill.setdefault("kd_reg", dict(type="L1Loss", loss_weight=1.0))
     return distiller_cfg(tiny_faster_rcnn(width=8, fpn=16), tiny_faster_rcnn(width=16, fpn=32),
                          **distill)
 

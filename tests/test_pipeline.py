@@ -129,3 +129,33 @@ def test_missing_configured_checkpoint_fails_before_training(tmp_path):
     assert out.returncode != 0
     assert "model.teacher_ckpt" in out.stderr and "nope.pth" in out.stderr
     assert not (tmp_path / "wd").exists() or not list((tmp_path / "wd").glob("*.pth"))
+
+
+@pytest.mark.parametrize("name", ["retina_dior", "faster_rcnn_dior", "retina_dota",
+                                  "faster_rcnn_dota", "rotated_retina_dota"])
+def test_paper_presets_name_existing_configs(name):
+    from ds2d2_mm.pipeline import PRESETS
+
+    preset = PRESETS[name]
+    for config in (preset.teacher, preset.amplifier, preset.baseline, preset.distill):
+        assert (REPO / config).is_file(), config
+
+
+def test_auto_scale_lr_reaches_every_training_command(tmp_path, monkeypatch):
+    from ds2d2_mm.pipeline import PRESETS, Pipeline
+
+    pipe = Pipeline(PRESETS["retina_dior"], work_root=tmp_path, gpus=4, auto_scale_lr=True)
+    commands = []
+
+    def fake_run(cmd):
+        commands.append(cmd)
+        wd = tmp_path / cmd[cmd.index("--work-dir") + 1]
+        (wd / "epoch_24.pth").parent.mkdir(parents=True, exist_ok=True)
+        (wd / "epoch_24.pth").write_bytes(b"")
+        (wd / "last_checkpoint").write_text(str(wd / "epoch_24.pth"))
+
+    monkeypatch.setattr(pipe, "run_cmd", fake_run)
+    pipe.train("teacher", PRESETS["retina_dior"].teacher)
+    assert commands[0][:4] == ["bash", "tools/dist_train.sh", "configs/ds2d2/retina_r101_dior.py",
+                               "4"]
+    assert "--auto-scale-lr" in commands[0]

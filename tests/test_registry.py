@@ -8,9 +8,9 @@ import sys
 import pytest
 
 MODELS = ["SpectralDistiller", "HighFrequencyAmplifier", "KnowledgeAmplifierBuilder",
-          "DISWLoss", "FeatureAdapter", "KDQualityFocalLoss", "KDGIoULoss", "KDKLDivLoss",
-          "KDWeightedL1Loss", "HaarDWT", "WaveletDWT", "FFTSplit", "SAM3ViTBackbone"]
-DATASETS = ["DIORDataset", "SyntheticAerialDataset"]
+          "DISWLoss", "FeatureAdapter", "KDQualityFocalLoss", "KDKLDivLoss",
+          "KDRotatedGDLoss", "HaarDWT", "WaveletDWT", "FFTSplit", "SAM3ViTBackbone"]
+DATASETS = ["DIORDataset", "DOTAHBBDataset", "SyntheticAerialDataset"]
 HOOKS = ["ProgressiveUnfreezeHook"]
 OPTIM_CONSTRUCTORS = ["LayerDecayOptimWrapperConstructor"]
 
@@ -53,7 +53,7 @@ def test_custom_imports_in_a_user_config_registers_the_plugin(tmp_path):
     """A plain MMDetection project adds the plugin with custom_imports alone."""
     cfg = tmp_path / "user_cfg.py"
     cfg.write_text("custom_imports = dict(imports=['ds2d2_mm'], allow_failed_imports=False)\n"
-                   "model = dict(type='KDGIoULoss')\n")
+                   "model = dict(type='KDQualityFocalLoss')\n")
     code = (
         "from mmengine.config import Config\n"
         "from mmdet.utils import register_all_modules\n"
@@ -64,4 +64,4 @@ def test_custom_imports_in_a_user_config_registers_the_plugin(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip().endswith("KDGIoULoss")
+    assert out.stdout.strip().endswith("KDQualityFocalLoss")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ds2d2_testlib import without_pretrained
 
 mmrotate = pytest.importorskip("mmrotate")
 
@@ -89,11 +90,22 @@ def test_spectral_distiller_takes_a_rotated_student(rotate_scope):
     assert model.student.backbone.conv1.weight.grad is not None
 
 
-def test_giou_kd_on_rotated_boxes_says_which_loss_to_use():
-    from ds2d2_mm.losses import KDGIoULoss
+def test_giou_kd_on_a_rotated_student_is_refused_at_build_time(rotate_scope):
+    teacher = tiny_rotated_retinanet(width=16, fpn=32)
+    cfg = dict(type="SpectralDistiller", student=tiny_rotated_retinanet(),
+               teacher_config=dict(model=teacher), allow_random_teacher=True,
+               distill_cfg=dict(amplifiers=dict(full=1.0, high=0.0),
+                                kd_reg=dict(type="mmdet.GIoULoss")))
+    with pytest.raises(ValueError, match=r"distill_cfg.kd_reg: GIoULoss.*KDRotatedGDLoss"):
+        build_rot(cfg)
 
-    with pytest.raises(ValueError, match="KDRotatedGDLoss"):
-        KDGIoULoss()(torch.rand(3, 5), torch.rand(3, 5))
+
+def test_rotated_student_defaults_to_the_gaussian_distance_kd(rotate_scope):
+    teacher = tiny_rotated_retinanet(width=16, fpn=32)
+    cfg = dict(type="SpectralDistiller", student=tiny_rotated_retinanet(),
+               teacher_config=dict(model=teacher), allow_random_teacher=True,
+               distill_cfg=dict(amplifiers=dict(full=1.0, high=0.0)))
+    assert type(build_rot(cfg).kd_reg).__name__ == "KDRotatedGDLoss"
 
 
 ROTATED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "ds2d2")
@@ -106,7 +118,7 @@ def test_rotated_recipe_config_trains_one_iteration(path, rotate_scope):
 
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == "mmrotate"
-    model_cfg = cfg.model.to_dict()
+    model_cfg = without_pretrained(cfg.model.to_dict())
     if model_cfg["type"] == "SpectralDistiller":
         for key in ("teacher_config", "amplifier_config"):
             assert Path(model_cfg[key]).is_file(), key

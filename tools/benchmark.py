@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 Row = dict[str, Any]
+REPO = Path(__file__).resolve().parents[1]
 
 #: FPN strides of levels P3 to P7.
 FPN_STRIDES = (8, 16, 32, 64, 128)
@@ -266,14 +267,13 @@ def detector_cfg(family: str, depth: int) -> dict:
 
 
 def distiller_cfg(family: str) -> dict:
-    """R101 -> R18 SpectralDistiller with the published weights of ``family``, random teacher."""
+    """R101 -> R18 SpectralDistiller with the distill_cfg of ``family``'s DIOR paper config
+    (configs/ds2d2/<family>_r101_r18_dior.py), random teacher."""
+    from mmengine.config import Config
+
     teacher = detector_cfg(family, 101)
-    distill: dict = {}
-    if family == "faster_rcnn":
-        distill = dict(explicit=dict(lambda_low=0.5, lambda_high=0.5),
-                       amplifiers=dict(full=1e-5, high=1e-5),
-                       kd_cls=dict(type="KDKLDivLoss", temperature=3.0, loss_weight=0.5),
-                       kd_reg=dict(type="KDWeightedL1Loss", loss_weight=1.0))
+    paper = REPO / "configs" / "ds2d2" / f"{family}_r101_r18_dior.py"
+    distill = Config.fromfile(str(paper)).model.distill_cfg.to_dict()
     return dict(type="SpectralDistiller", student=detector_cfg(family, 18),
                 teacher_config=dict(model=teacher),
                 amplifier_config=dict(model=dict(type="HighFrequencyAmplifier",

@@ -3,6 +3,7 @@ evaluation, export and a report. Finished stages are skipped; each stage's comma
 
     python tools/pipeline.py --preset demo              # built-in data, CPU, ~15 minutes
     python tools/pipeline.py --preset retina_dior --gpus 8
+    python tools/pipeline.py --preset retina_dior --gpus 4 --auto-scale-lr
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gpus", type=int, default=1, help="GPUs per training stage (torchrun)")
     p.add_argument("--cfg-options", nargs="+", default=[],
                    help="key=value overrides added to every stage (e.g. train_cfg.max_epochs=1)")
+    p.add_argument("--auto-scale-lr", action="store_true",
+                   help="scale each stage's lr (given for a total batch of 16) to the run's batch")
     p.add_argument("--no-report", action="store_true", help="skip the report")
     args = p.parse_args(argv)
-    Pipeline(PRESETS[args.preset], args.work_root, args.gpus, args.cfg_options).run(
-        report=not args.no_report)
+    Pipeline(PRESETS[args.preset], args.work_root, args.gpus, args.cfg_options,
+             auto_scale_lr=args.auto_scale_lr).run(report=not args.no_report)
 
 
 if __name__ == "__main__":

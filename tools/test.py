@@ -18,7 +18,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from ds2d2_mm.runner_utils import (  # noqa: E402
     add_launch_args,
-    check_local_paths,
+    check_weight_files,
     parse_launch_args,
     prepare_config,
 )
@@ -42,7 +42,7 @@ def build_runner(args: argparse.Namespace) -> Runner:
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     cfg.load_from = args.checkpoint
-    check_local_paths(cfg)
+    check_weight_files(cfg.to_dict(), training=False)
     if args.out:
         from mmengine.evaluator import DumpResults
 

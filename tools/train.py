@@ -16,7 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from ds2d2_mm.runner_utils import (  # noqa: E402
     add_launch_args,
-    check_local_paths,
+    check_weight_files,
     parse_launch_args,
     prepare_config,
 )
@@ -50,7 +50,7 @@ def build_runner(args: argparse.Namespace) -> Runner:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    check_local_paths(cfg, skip)
+    check_weight_files(cfg.to_dict(), skip)
     return Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
 
 

@@ -18,4 +18,4 @@ model = dict(
         explicit=dict(type='DISWLoss', lambda_low=0.01, lambda_high=0.01, decomposer='haar'),
         amplifiers=dict(full=1.0, high=1.0),
         kd_cls=dict(type='KDQualityFocalLoss', beta=1.0, loss_weight=1.0),
-        kd_reg=dict(type='KDGIoULoss', loss_weight=1.0)))
+        kd_reg=dict(type='GIoULoss', loss_weight=1.0)))

@@ -1,6 +1,7 @@
 # Stage 3, DS2D2: Faster R-CNN R18 student distilled from the R101 teacher on DIOR, 24 epochs.
 #   python tools/train.py configs/ds2d2/faster_rcnn_r101_r18_dior.py
-# needs the teacher (faster_rcnn_r101_dior.py) and amplifier (faster_rcnn_r101_hfamp_dior.py) checkpoints.
+# needs the teacher (faster_rcnn_r101_dior.py) and amplifier (faster_rcnn_r101_hfamp_dior.py)
+# checkpoints. The RPN is not distilled.
 _base_ = ['./faster_rcnn_r18_dior.py']
 model = dict(
     _delete_=True,
@@ -9,11 +10,11 @@ model = dict(
     teacher_config='{{ fileDirname }}/faster_rcnn_r101_dior.py',
     teacher_ckpt='work_dirs/faster_rcnn_r101_dior/epoch_24.pth',
     amplifier_config='{{ fileDirname }}/faster_rcnn_r101_hfamp_dior.py',
-    amplifier_ckpt='work_dirs/faster_rcnn_r101_hfamp_dior/epoch_12.pth',
+    amplifier_ckpt='work_dirs/faster_rcnn_r101_hfamp_dior/epoch_24.pth',
     distill_cfg=dict(
-        # published Faster R-CNN / DIOR weights
-        explicit=dict(type='DISWLoss', lambda_low=1e-5, lambda_high=1e-5, shared_adapter=True,
-                      decomposer='haar'),
-        amplifiers=dict(full=1.0, high=1.0),
-        kd_cls=dict(type='KDQualityFocalLoss', beta=1.0, loss_weight=1.0),
-        kd_reg=dict(type='KDGIoULoss', loss_weight=1.0)))
+        # published Faster R-CNN / DIOR weights (docs/fidelity.md)
+        explicit=dict(type='DISWLoss', lambda_low=0.5, lambda_high=0.5, shared_adapter=True,
+                      adapter_bias=False, decomposer='haar'),
+        amplifiers=dict(full=1e-5, high=1e-5),
+        kd_cls=dict(type='KDKLDivLoss', temperature=3.0, loss_weight=0.5, reduction='sum'),
+        kd_reg=dict(type='L1Loss', loss_weight=1.0)))

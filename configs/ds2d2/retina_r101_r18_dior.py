@@ -9,11 +9,11 @@ model = dict(
     teacher_config='{{ fileDirname }}/retina_r101_dior.py',
     teacher_ckpt='work_dirs/retina_r101_dior/epoch_24.pth',
     amplifier_config='{{ fileDirname }}/retina_r101_hfamp_dior.py',
-    amplifier_ckpt='work_dirs/retina_r101_hfamp_dior/epoch_12.pth',
+    amplifier_ckpt='work_dirs/retina_r101_hfamp_dior/epoch_24.pth',
     distill_cfg=dict(
-        # published RetinaNet / DIOR weights
+        # published RetinaNet / DIOR weights (docs/fidelity.md)
         explicit=dict(type='DISWLoss', lambda_low=1e-5, lambda_high=1e-5, shared_adapter=True,
-                      decomposer='haar'),
+                      adapter_bias=False, decomposer='haar'),
         amplifiers=dict(full=1.0, high=1.0),
         kd_cls=dict(type='KDQualityFocalLoss', beta=1.0, loss_weight=1.0),
-        kd_reg=dict(type='KDGIoULoss', loss_weight=1.0)))
+        kd_reg=dict(type='GIoULoss', loss_weight=1.0)))

@@ -41,4 +41,4 @@ model = dict(
                       decomposer='haar'),
         amplifiers=dict(full=1.0, high=1.0),
         kd_cls=dict(type='KDQualityFocalLoss', beta=1.0, loss_weight=1.0),
-        kd_reg=dict(type='KDGIoULoss', loss_weight=1.0)))
+        kd_reg=dict(type='GIoULoss', loss_weight=1.0)))

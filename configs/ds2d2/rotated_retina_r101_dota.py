@@ -1,5 +1,7 @@
-# Stage 1, the teacher for oriented boxes: mmrotate's rotated RetinaNet (le90) with ResNet-101 on
-# DOTA v1.0 split by tools/data/split_dota.py into data/DOTA/split_1024/{trainval,val}.
+# Oriented boxes, this project's extension of DS2D2 (the paper distils horizontal boxes only).
+# Stage 1, the teacher: mmrotate's rotated RetinaNet (le90) with ResNet-101 on DOTA v1.0 split by
+# tools/data/split_dota.py into data/DOTA/split_1024/{trainval,val}, on mmrotate's own 1x schedule
+# (12 epochs), backbone from ImageNet weights (torchvision).
 #   python tools/train.py configs/ds2d2/rotated_retina_r101_dota.py
 _base_ = ['mmrotate::rotated_retinanet/rotated-retinanet-rbox-le90_r50_fpn_1x_dota.py']
 custom_imports = dict(imports=['ds2d2_mm'], allow_failed_imports=False)
@@ -8,9 +10,7 @@ train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root, ann_file='val/annfiles/',
                                    data_prefix=dict(img_path='val/images/')))
 test_dataloader = val_dataloader
-# Local ImageNet weights of the backbone (torchvision format), or None for random init.
-pretrained = None
 model = dict(
     backbone=dict(
         depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None))
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')))

@@ -1,5 +1,6 @@
-# Stage 2, the high-frequency amplifier of the rotated teacher (heads on the teacher's
-# high-frequency maps, backbone and neck frozen).
+# Oriented boxes (this project's extension): stage 2, the high-frequency amplifier of the rotated
+# teacher (its head, from the teacher's weights, trained on the teacher's high-frequency maps with
+# backbone and neck frozen), on the teacher's 12-epoch schedule.
 #   python tools/train.py configs/ds2d2/rotated_retina_r101_hfamp_dota.py
 _base_ = ['./rotated_retina_r101_dota.py']
 model = dict(

@@ -6,7 +6,7 @@ _base_ = ['../ds2d2/retina_sam3_r18_dior.py']
 img_size = 96  # at most the tiny trunk's 112 px, a multiple of the student's pad_size_divisor 32
 model = dict(
     student=dict(
-        backbone=dict(base_channels=8),
+        backbone=dict(base_channels=8, init_cfg=None),  # random init: tests never download
         neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
         bbox_head=dict(in_channels=16, feat_channels=16, stacked_convs=1)),
     teacher_config='{{ fileDirname }}/retina_sam3_tiny.py',

@@ -1,8 +1,9 @@
 """Datasets: DIOR and DOTA converters, the built-in synthetic aerial dataset, dataset classes.
 
-Importing this subpackage registers ``DIORDataset`` and ``SyntheticAerialDataset`` in
-``mmdet.registry.DATASETS``. mmrotate is not imported here (it is optional); DOTA patches are
-read by mmrotate's own ``DOTADataset``.
+Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
+horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``. mmrotate is not
+imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
+``DOTADataset``.
 """
 
 from .classes import (
@@ -13,7 +14,7 @@ from .classes import (
     SYNTHETIC_CLASSES,
     SYNTHETIC_PALETTE,
 )
-from .coco_datasets import DIORDataset, SyntheticAerialDataset
+from .coco_datasets import DIORDataset, DOTAHBBDataset, SyntheticAerialDataset
 from .dior import convert_dior, parse_dior_xml, read_dior_split
 from .dota import DotaObject, format_dota_line, parse_dota_txt
 from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
@@ -34,6 +35,7 @@ __all__ = [
     "SYNTHETIC_PALETTE",
     "AnnotationError",
     "DIORDataset",
+    "DOTAHBBDataset",
     "DatasetError",
     "DotaObject",
     "ImageError",

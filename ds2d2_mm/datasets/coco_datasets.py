@@ -9,9 +9,16 @@ from __future__ import annotations
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
-from .classes import DIOR_CLASSES, DIOR_PALETTE, SYNTHETIC_CLASSES, SYNTHETIC_PALETTE
+from .classes import (
+    DIOR_CLASSES,
+    DIOR_PALETTE,
+    DOTA_CLASSES,
+    DOTA_PALETTE,
+    SYNTHETIC_CLASSES,
+    SYNTHETIC_PALETTE,
+)
 
-__all__ = ["DIORDataset", "SyntheticAerialDataset"]
+__all__ = ["DIORDataset", "DOTAHBBDataset", "SyntheticAerialDataset"]
 
 
 @DATASETS.register_module()
@@ -19,6 +26,14 @@ class DIORDataset(CocoDataset):
     """DIOR (20 classes, horizontal boxes) from the json of ``tools/data/dior_to_coco.py``."""
 
     METAINFO = {"classes": DIOR_CLASSES, "palette": DIOR_PALETTE}
+
+
+@DATASETS.register_module()
+class DOTAHBBDataset(CocoDataset):
+    """DOTA v1.0 patches with horizontal boxes (15 classes), from the COCO json that
+    ``tools/data/split_dota.py --coco-json`` writes (``file_name`` relative to the split folder)."""
+
+    METAINFO = {"classes": DOTA_CLASSES, "palette": DOTA_PALETTE}
 
 
 @DATASETS.register_module()

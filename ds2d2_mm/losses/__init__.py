@@ -2,19 +2,15 @@
 
 from .explicit import DISWLoss, FeatureAdapter
 from .kd import (
-    KDGIoULoss,
     KDKLDivLoss,
     KDQualityFocalLoss,
     KDRotatedGDLoss,
-    KDWeightedL1Loss,
 )
 
 __all__ = [
     "DISWLoss",
     "FeatureAdapter",
-    "KDGIoULoss",
     "KDKLDivLoss",
     "KDQualityFocalLoss",
     "KDRotatedGDLoss",
-    "KDWeightedL1Loss",
 ]

@@ -25,6 +25,7 @@ class FeatureAdapter(nn.Module):
             adapter needs the same channels on every level.
         identity: No convolution: the levels pass unchanged (student and teacher channels must
             be equal), e.g. when a model is distilled from a frozen copy of itself.
+        bias: Give the convolutions a bias (the published adapter has none).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class FeatureAdapter(nn.Module):
         num_levels: int,
         shared: bool = True,
         identity: bool = False,
+        bias: bool = False,
     ) -> None:
         super().__init__()
         ins = [in_channels] * num_levels if isinstance(in_channels, int) else list(in_channels)
@@ -56,7 +58,7 @@ class FeatureAdapter(nn.Module):
         self.identity = identity
         n_convs = 0 if identity else 1 if shared else num_levels
         self.convs = nn.ModuleList(
-            nn.Conv2d(ins[i], outs[i], kernel_size=1) for i in range(n_convs))
+            nn.Conv2d(ins[i], outs[i], kernel_size=1, bias=bias) for i in range(n_convs))
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         """Map each level (N, C_s, H, W) to (N, C_t, H, W)."""
@@ -94,6 +96,7 @@ class DISWLoss(nn.Module):
         use_disw: Weight by DISW maps (``False`` gives plain MSE, for ablations).
         identity_adapter: Use an identity :class:`FeatureAdapter` (no parameters; equal channels
             needed), for self-distillation of a model from a frozen copy of itself.
+        adapter_bias: Give the 1x1 adapter a bias (published: no bias).
     """
 
     def __init__(
@@ -107,10 +110,12 @@ class DISWLoss(nn.Module):
         decomposer: str | dict | None = "haar",
         use_disw: bool = True,
         identity_adapter: bool = False,
+        adapter_bias: bool = False,
     ) -> None:
         super().__init__()
         self.adapter = FeatureAdapter(student_channels, teacher_channels, num_levels,
-                                      shared=shared_adapter, identity=identity_adapter)
+                                      shared=shared_adapter, identity=identity_adapter,
+                                      bias=adapter_bias)
         self.decomposer = build_decomposer(decomposer)
         self.lambda_low = lambda_low
         self.lambda_high = lambda_high

@@ -1,0 +1,4 @@
+# Stage 1, the teacher: Faster R-CNN ResNet-101 FPN on DOTA (horizontal boxes), 24 epochs (published schedule).
+#   python tools/train.py configs/ds2d2/faster_rcnn_r101_dota.py
+_base_ = ['../_base_/faster_rcnn_r101_recipe.py', '../_base_/datasets/dota_hbb_detection.py']
+model = dict(roi_head=dict(bbox_head=dict(num_classes=15)))
