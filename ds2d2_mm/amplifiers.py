@@ -22,7 +22,8 @@ from mmdet.structures import SampleList
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
-from .checkpoint import load_checkpoint_checked
+from .checkpoint import CheckpointError, file_sha256, load_checkpoint_checked
+from .errors import ConfigError
 from .spectral import build_decomposer, high_frequency_map
 from .strategies import DistillStrategy
 
@@ -49,10 +50,10 @@ def model_cfg_of(config: str | Path | dict, what: str) -> ConfigDict:
     """The ``model`` section of a config file, or ``config`` itself when it is a model dict."""
     if isinstance(config, (str, Path)):
         if not Path(config).is_file():
-            raise FileNotFoundError(f"{what} config not found: {config}")
+            raise ConfigError(f"{what} config not found: {config}")
         cfg = Config.fromfile(str(config))
         if "model" not in cfg:
-            raise KeyError(f"{what} config {config} has no 'model' section")
+            raise ConfigError(f"{what} config {config} has no 'model' section")
         return copy.deepcopy(cfg.model)
     cfg = ConfigDict(copy.deepcopy(dict(config)))
     return cfg.model if "model" in cfg else cfg
@@ -98,8 +99,14 @@ class HighFrequencyAmplifier(BaseDetector):
         self.teacher_ckpt = teacher_ckpt
         self._teacher_hint = stage_hint(teacher_config, "teacher")
         if teacher_ckpt is not None and not Path(teacher_ckpt).is_file():
-            raise FileNotFoundError(f"teacher checkpoint not found: {teacher_ckpt!r}. "
-                                    f"{self._teacher_hint}")
+            raise CheckpointError(f"teacher checkpoint not found: {teacher_ckpt!r}. "
+                                  f"{self._teacher_hint}")
+        # recorded in this stage's checkpoints, so a distiller can tell whether the amplifier
+        # was trained from its teacher
+        self.provenance: dict[str, str] = {}
+        if teacher_ckpt is not None:
+            self.provenance = dict(teacher_ckpt=str(teacher_ckpt),
+                                   teacher_sha256=file_sha256(teacher_ckpt))
         self.decomposer = build_decomposer(decomposer)
         self.frozen = nn.ModuleList([self.detector.backbone])
         if getattr(self.detector, "neck", None) is not None:
@@ -117,6 +124,15 @@ class HighFrequencyAmplifier(BaseDetector):
         if self.teacher_ckpt is not None:
             load_checkpoint_checked(self.detector, self.teacher_ckpt, "teacher checkpoint",
                                     self._teacher_hint)
+
+    def get_extra_state(self) -> dict[str, str]:
+        """The teacher checkpoint this stage started from, and its SHA-256."""
+        return dict(self.provenance)
+
+    def set_extra_state(self, state: dict) -> None:
+        """Keep what a loaded checkpoint recorded (it holds the weights it was trained with)."""
+        if state:
+            self.provenance = dict(state)
 
     def _extract_high_frequency(self, inputs: Tensor) -> tuple[Tensor, ...]:
         """High-frequency maps (N, C, H_l, W_l) of the frozen teacher's FPN levels."""
@@ -200,11 +216,11 @@ class KnowledgeAmplifierBuilder:
             amps.append(Amplifier("full", freeze(strategy.amplifier_head(teacher))))
         if self.high:
             if amplifier_config is None:
-                raise ValueError("SpectralDistiller: the high-frequency amplifier needs "
+                raise ConfigError("SpectralDistiller: the high-frequency amplifier needs "
                                  "amplifier_config (or set distill_cfg.amplifiers.high=0)")
             cfg = model_cfg_of(amplifier_config, "amplifier")
             if cfg.get("type") != "HighFrequencyAmplifier":
-                raise ValueError(f"amplifier config {amplifier_config}: model.type must be "
+                raise ConfigError(f"amplifier config {amplifier_config}: model.type must be "
                                  f"'HighFrequencyAmplifier', got {cfg.get('type')!r}")
             cfg.teacher_ckpt = None  # the amplifier checkpoint holds every weight
             stage: HighFrequencyAmplifier = MODELS.build(cfg)

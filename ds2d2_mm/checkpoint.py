@@ -158,10 +158,54 @@ def load_checkpoint_checked(
     state = read_state_dict(path, what, hint)
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    own = model.state_dict()
+    own = {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)}
     check_state_fits(
         own, state,
         f"{what} {path!r} does not fit the {type(model).__name__} built from the config",
         "Check that the config describes the architecture the checkpoint was trained with.",
         optional=lambda k: any(re.match(p, k) for p in allow_missing))
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+#: Bytes read at a time when hashing a checkpoint.
+_HASH_CHUNK = 1 << 22
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of the file at ``path`` (cached per path, size and modification time)."""
+    import hashlib
+
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+#: Key of a module's extra state in its state dict (``nn.Module.get_extra_state``).
+EXTRA_STATE_KEY = "_extra_state"
+
+
+def read_extra_state(path: str, what: str, hint: str = "") -> dict:
+    """The top-level extra state a model recorded in checkpoint ``path`` (``{}`` if none)."""
+    if not path or not os.path.isfile(path):
+        raise CheckpointError(f"{what} not found: {path!r}. {hint}".strip())
+    allow_mmengine_checkpoints()
+    try:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
+    except Exception as exc:
+        raise CheckpointError(f"{what} {path!r} could not be loaded with "
+                              f"torch.load(weights_only=True): {exc}") from exc
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
+    extra = state.get(EXTRA_STATE_KEY, {})
+    return dict(extra) if isinstance(extra, dict) else {}

@@ -11,77 +11,21 @@ from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmengine.config import ConfigDict
-from mmengine.logging import print_log
+from mmengine.logging import MessageHub, print_log
 from torch import Tensor, nn
 
 from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
-from .checkpoint import load_checkpoint_checked
+from .checkpoint import CheckpointError, file_sha256, load_checkpoint_checked, read_extra_state
+from .distill_config import (
+    check_component,
+    merge_distill_cfg,
+    resolve_kd_cfg,
+)
 from .disw import boxes_to_disw_input
+from .engine.optim_wrapper import TERMS_KEY
+from .errors import ConfigError
 from .losses.explicit import align_to
 from .strategies import DistillStrategy, build_strategy
-
-DEFAULT_DISTILL_CFG: dict = dict(
-    # explicit stream: DISW-weighted wavelet sub-band matching (see DISWLoss)
-    explicit=dict(type="DISWLoss", lambda_low=1.0, lambda_high=1.0, shared_adapter=True,
-                  decomposer="haar"),
-    # implicit stream weights; 0 disables an amplifier
-    amplifiers=dict(full=1.0, high=1.0),
-    # what the amplifiers read of the student: 'raw' FPN maps (published; needs the teacher's
-    # channels), 'adapted' maps (through the explicit stream's 1x1 adapter; an extension for
-    # teachers with other channels), or 'auto': raw when the channels match, else adapted
-    amplifier_input="auto",
-    # KD losses of the amplified predictions; None: the published ones of the student's family
-    # (SingleStageStrategy / TwoStageStrategy.default_kd_losses). A dict without 'type', or with
-    # the default's type, updates the default.
-    kd_cls=None,
-    kd_reg=None,
-    builder=dict(type="KnowledgeAmplifierBuilder"),
-    strategy=None,  # None: chosen from the student's structure
-    nonfinite="raise",  # or "skip": drop a non-finite distillation term for that iteration
-)
-
-
-def merge_distill_cfg(cfg: dict | None) -> dict:
-    """``DEFAULT_DISTILL_CFG`` updated (one level deep for dicts) with ``cfg``."""
-    out = copy.deepcopy(DEFAULT_DISTILL_CFG)
-    unknown = set(cfg or {}) - set(out)
-    if unknown:
-        raise KeyError(f"distill_cfg: unknown keys {sorted(unknown)}; known: {sorted(out)}")
-    for key, value in (cfg or {}).items():
-        same_type = isinstance(value, dict) and value.get("type", None) in (
-            None, (out[key] or {}).get("type") if isinstance(out[key], dict) else None)
-        if isinstance(out[key], dict) and same_type:
-            out[key].update(value)
-        else:
-            out[key] = copy.deepcopy(dict(value)) if isinstance(value, dict) else value
-    if out["nonfinite"] not in ("raise", "skip"):
-        raise ValueError("distill_cfg.nonfinite must be 'raise' or 'skip', "
-                         f"got {out['nonfinite']!r}")
-    if out["amplifier_input"] not in AMPLIFIER_INPUTS:
-        raise ValueError(f"distill_cfg.amplifier_input must be one of {AMPLIFIER_INPUTS}, "
-                         f"got {out['amplifier_input']!r}")
-    return out
-
-
-#: Values of ``distill_cfg.amplifier_input``.
-AMPLIFIER_INPUTS = ("auto", "raw", "adapted")
-
-
-def _unscoped(type_name: str) -> str:
-    """A registry name without its scope prefix (``'mmdet.L1Loss'`` -> ``'L1Loss'``)."""
-    return type_name.split(".")[-1]
-
-
-def resolve_kd_cfg(default: dict, given: dict | None) -> dict:
-    """``given`` over the strategy's ``default`` KD loss config: ``None`` keeps the default, a
-    dict without ``type`` (or with the default's, scope prefix aside) updates it, another type
-    replaces it."""
-    if given is None:
-        return copy.deepcopy(default)
-    given = dict(given)
-    if _unscoped(given.get("type", default["type"])) == _unscoped(default["type"]):
-        return {**default, **given, "type": default["type"]}
-    return copy.deepcopy(given)
 
 
 def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
@@ -90,8 +34,8 @@ def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
     channels = getattr(neck, "out_channels", None)
     levels = getattr(neck, "num_outs", None)
     if channels is None or levels is None:
-        raise ValueError(f"SpectralDistiller: the {what} needs an FPN-like neck with "
-                         f"out_channels and num_outs, got {type(neck).__name__}")
+        raise ConfigError(f"SpectralDistiller: the {what} needs an FPN-like neck with "
+                          f"out_channels and num_outs, got {type(neck).__name__}")
     return channels, levels
 
 
@@ -135,13 +79,22 @@ class SpectralDistiller(BaseDetector):
         self.distill_cfg = merge_distill_cfg(distill_cfg)
         self.student = MODELS.build(student)
         self.strategy: DistillStrategy = build_strategy(self.student, self.distill_cfg["strategy"])
+        defaults = self.strategy.default_kd_losses(self.student)
+        kd_cfgs = {key: resolve_kd_cfg(defaults[key], self.distill_cfg[key])
+                   for key in ("kd_cls", "kd_reg")}
+        for key, cfg in kd_cfgs.items():
+            check_component(f"distill_cfg.{key}", cfg)
 
         teacher_cfg = model_cfg_of(teacher_config, "teacher")
         teacher_cfg.pop("init_cfg", None)
         teacher = MODELS.build(teacher_cfg)
+        self.strategy.check_pair(self.student, teacher)
+        self._hide("provenance", {})
         if teacher_ckpt is not None or not allow_random_teacher:
             load_checkpoint_checked(teacher, teacher_ckpt, "teacher checkpoint",
                                     stage_hint(teacher_config, "teacher"))
+            self.provenance.update(teacher_ckpt=str(teacher_ckpt),
+                                   teacher_sha256=file_sha256(teacher_ckpt))
         else:
             warnings.warn("SpectralDistiller: no teacher_ckpt, the teacher is random "
                           "(allow_random_teacher=True)", stacklevel=2)
@@ -151,6 +104,10 @@ class SpectralDistiller(BaseDetector):
         amplifiers = MODELS.build(builder_cfg)(
             freeze(teacher), self.strategy, amplifier_config, amplifier_ckpt,
             allow_random=allow_random_teacher)
+        if builder_cfg["high"] and amplifier_ckpt is not None:
+            self._check_amplifier_teacher(amplifier_ckpt, amplifier_config)
+            self.provenance.update(amplifier_ckpt=str(amplifier_ckpt),
+                                   amplifier_sha256=file_sha256(amplifier_ckpt))
         self._hide("teacher", teacher)
         self._hide("amplifiers", amplifiers)
         self._hide("_renorm", self._input_renormaliser(teacher))
@@ -158,23 +115,60 @@ class SpectralDistiller(BaseDetector):
         s_ch, s_lv = _fpn_channels(self.student, "student")
         t_ch, t_lv = _fpn_channels(teacher, "teacher")
         if s_lv != t_lv:
-            raise ValueError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
-                             f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
+            raise ConfigError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
+                              f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
         self.explicit = MODELS.build(dict(self.distill_cfg["explicit"], student_channels=s_ch,
                                           teacher_channels=t_ch, num_levels=s_lv))
         self.amplifier_reads_raw = self._amplifier_reads_raw(s_ch, t_ch)
-        defaults = self.strategy.default_kd_losses(self.student)
-        kd = {key: MODELS.build(resolve_kd_cfg(defaults[key], self.distill_cfg[key]))
-              for key in ("kd_cls", "kd_reg")}
+        kd = {key: MODELS.build(cfg) for key, cfg in kd_cfgs.items()}
         self.strategy.check_kd_losses(self.student, kd)
         self.kd_cls, self.kd_reg = kd["kd_cls"], kd["kd_reg"]
+
+    # -- provenance of the frozen parts ---------------------------------------------------------
+    def _changed(self, message: str) -> None:
+        """A teacher or amplifier file differs from the one recorded: refuse, or warn."""
+        if self.distill_cfg["checkpoint_changes"] == "warn":
+            print_log(f"SpectralDistiller: {message} (accepted: "
+                      "distill_cfg.checkpoint_changes='warn')", logger="current", level=30)
+            return
+        raise CheckpointError(
+            f"{message}. If this is intended, pass --accept-changed-checkpoints to "
+            "tools/train.py (distill_cfg.checkpoint_changes='warn').")
+
+    def _check_amplifier_teacher(self, amplifier_ckpt: str, amplifier_config) -> None:
+        """The amplifier stage must have started from this distiller's teacher checkpoint."""
+        recorded = read_extra_state(amplifier_ckpt, "amplifier checkpoint",
+                                    stage_hint(amplifier_config, "high-frequency amplifier"))
+        ours = self.provenance.get("teacher_sha256")
+        theirs = recorded.get("teacher_sha256")
+        if ours and theirs and ours != theirs:
+            self._changed(
+                f"amplifier checkpoint {amplifier_ckpt!r} was trained from the teacher checkpoint "
+                f"{recorded.get('teacher_ckpt')!r} (sha256 {theirs}), but this distiller's "
+                f"teacher checkpoint {self.provenance['teacher_ckpt']!r} has sha256 {ours}: it "
+                "belongs to another teacher; retrain the amplifier stage from this teacher")
+
+    def get_extra_state(self) -> dict[str, str]:
+        """Saved in every checkpoint: the teacher and amplifier files and their SHA-256."""
+        return dict(self.provenance)
+
+    def set_extra_state(self, state: dict) -> None:
+        """On resume or ``load_from``: the teacher and amplifier files must still hold what the
+        checkpoint was trained with (``distill_cfg.checkpoint_changes``)."""
+        for what in ("teacher", "amplifier"):
+            old, new = state.get(f"{what}_sha256"), self.provenance.get(f"{what}_sha256")
+            if old and new and old != new:
+                self._changed(
+                    f"the {what} checkpoint changed since this run's checkpoint was written: it "
+                    f"was {state.get(f'{what}_ckpt')!r} with sha256 {old}, now "
+                    f"{self.provenance.get(f'{what}_ckpt')!r} has sha256 {new}")
 
     def _amplifier_reads_raw(self, student_channels: int, teacher_channels: int) -> bool:
         """Whether the amplifiers read the raw student maps (published) or the adapted ones."""
         choice = self.distill_cfg["amplifier_input"]
         same = student_channels == teacher_channels
         if choice == "raw" and not same:
-            raise ValueError(
+            raise ConfigError(
                 f"distill_cfg.amplifier_input='raw' needs the student's FPN channels "
                 f"({student_channels}) to equal the teacher's ({teacher_channels}); use 'auto' "
                 "or 'adapted' (the amplifiers then read the 1x1-adapted maps)")
@@ -255,23 +249,35 @@ class SpectralDistiller(BaseDetector):
             for key, value in kd.items():
                 terms[f"loss_imp_{amp.name}_{key}"] = weight * value
         losses = dict(sp.losses)
-        losses.update(self.check_finite(terms))
+        losses.update(terms)
+        self.check_finite(losses)
         return losses
 
-    def check_finite(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Raise on (or drop, per ``distill_cfg.nonfinite``) non-finite terms; one host sync."""
-        if not terms:
-            return terms
-        finite = torch.isfinite(torch.stack([t.detach().float() for t in terms.values()]))
+    def check_finite(self, losses: dict[str, Tensor | list[Tensor]]) -> None:
+        """Name the non-finite loss terms (task and distillation) with the iteration, and raise
+        or (``distill_cfg.nonfinite='skip'``) leave the skipping of the step to the guarded
+        optimizer wrapper. One host sync."""
+        names, values = [], []
+        for key, value in losses.items():
+            if "loss" not in key:
+                continue
+            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                names.append(key if not isinstance(value, (list, tuple)) else f"{key}[{i}]")
+                values.append(v.detach().float().sum())
+        if not values:
+            return
+        finite = torch.isfinite(torch.stack(values))
         if bool(finite.all()):
-            return terms
-        bad = [k for k, ok in zip(terms, finite.tolist(), strict=True) if not ok]
+            return
+        bad = [n for n, ok in zip(names, finite.tolist(), strict=True) if not ok]
+        hub = MessageHub.get_current_instance()
+        it = hub.get_info("iter", None)
+        what = f"non-finite loss terms {bad} at iteration {it}"
         if self.distill_cfg["nonfinite"] == "raise":
-            raise FloatingPointError(f"SpectralDistiller: non-finite distillation loss {bad}; "
-                                     "set distill_cfg.nonfinite='skip' to drop such terms")
-        print_log(f"SpectralDistiller: dropped non-finite terms {bad} this iteration",
-                  logger="current", level=30)
-        return {k: (v if k not in bad else v.new_zeros(())) for k, v in terms.items()}
+            raise FloatingPointError(
+                f"SpectralDistiller: {what}; set distill_cfg.nonfinite='skip' to skip such "
+                "optimizer steps instead")
+        hub.update_info(TERMS_KEY, what)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import StageError
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -155,8 +157,8 @@ class Pipeline:
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
         proc = subprocess.run(cmd, cwd=REPO, env=env)
         if proc.returncode != 0:
-            raise RuntimeError(f"stage command failed with exit code {proc.returncode}: "
-                               f"{shlex.join(cmd)}")
+            raise StageError(f"stage command failed with exit code {proc.returncode}: "
+                             f"{shlex.join(cmd)}")
 
     def work_dir(self, config: str) -> Path:
         return self.work_root / Path(config).stem

@@ -10,8 +10,9 @@ from mmengine.config import Config
 
 from .weight_files import check_weight_files
 
-__all__ = ["add_launch_args", "check_weight_files", "init_scope", "load_config",
-           "mm_base_model", "parse_launch_args", "prepare_config"]
+__all__ = ["add_launch_args", "check_checkpoint_fits", "check_weight_files", "init_scope",
+           "load_config", "make_runs_safe", "mm_base_model", "parse_launch_args",
+           "prepare_config", "resume_checkpoint", "run_tool", "setup_cpu_distributed"]
 
 
 def init_scope(cfg: Config) -> str:
@@ -64,11 +65,14 @@ def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None
 
 
 def add_launch_args(parser: argparse.ArgumentParser) -> None:
-    """The options every MM tool shares: ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    """The options every MM tool shares: ``--cfg-options``, ``--launcher``, ``--local-rank``,
+    ``--debug``."""
     from mmengine.config import DictAction
 
     parser.add_argument("--cfg-options", nargs="+", action=DictAction,
                         help="override config settings, key=value")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of a known error")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
                         default="none")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
@@ -88,3 +92,111 @@ def prepare_config(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     init_scope(cfg)
     return cfg
+
+
+def make_runs_safe(cfg: Config) -> list[str]:
+    """Give a training config this project's safe engine pieces, in place; returns what changed.
+
+    - mmengine's ``CheckpointHook`` becomes :class:`~ds2d2_mm.engine.SafeCheckpointHook` (same
+      options, atomic saves, no non-finite weights saved);
+    - a distiller with ``distill_cfg.nonfinite='skip'`` gets the guarded counterpart of its
+      optimizer wrapper (the step skipping needs it).
+    """
+    from .engine.optim_wrapper import GUARDED
+
+    changes = []
+    hook = cfg.get("default_hooks", {}).get("checkpoint")
+    if hook is not None and hook.get("type") in ("CheckpointHook", "mmengine.CheckpointHook"):
+        hook["type"] = "SafeCheckpointHook"
+        changes.append("default_hooks.checkpoint: SafeCheckpointHook (atomic saves)")
+    model = cfg.get("model", {})
+    skip = (model.get("type") == "SpectralDistiller"
+            and (model.get("distill_cfg") or {}).get("nonfinite") == "skip")
+    wrapper = cfg.get("optim_wrapper", {})
+    if skip and wrapper.get("type", "OptimWrapper") in GUARDED:
+        wrapper["type"] = GUARDED[wrapper.get("type", "OptimWrapper")]
+        changes.append(f"optim_wrapper: {wrapper['type']} (distill_cfg.nonfinite='skip')")
+    return changes
+
+
+def setup_cpu_distributed(cfg: Config) -> bool:
+    """Distributed runs without a GPU (CPU clusters, tests): gloo, and DDP without device ids.
+
+    mmengine's launcher set-up selects a CUDA device, which fails without one; here the process
+    group is set up from the launcher's environment (``torchrun``: RANK, WORLD_SIZE, MASTER_*;
+    Slurm: SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST) before the runner, which then keeps it.
+    Returns whether it did anything.
+    """
+    import subprocess
+
+    import torch
+    import torch.distributed as dist
+
+    launcher = cfg.get("launcher", "none")
+    if launcher == "none" or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    if launcher == "slurm":
+        os.environ.setdefault("RANK", os.environ["SLURM_PROCID"])
+        os.environ.setdefault("WORLD_SIZE", os.environ["SLURM_NTASKS"])
+        os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+        if "MASTER_ADDR" not in os.environ:
+            nodes = os.environ["SLURM_NODELIST"]
+            os.environ["MASTER_ADDR"] = subprocess.getoutput(
+                f"scontrol show hostname {nodes} | head -n1")
+        os.environ.setdefault("MASTER_PORT", "29500")
+    elif launcher != "pytorch":
+        return False
+    dist.init_process_group(backend="gloo")
+    cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
+                                 broadcast_buffers=False,
+                                 find_unused_parameters=cfg.get("find_unused_parameters", False))
+    return True
+
+
+def resume_checkpoint(cfg: Config) -> str | None:
+    """The file a ``resume=True`` run will load: ``load_from``, or the work dir's latest."""
+    from mmengine.runner import find_latest_checkpoint
+
+    if not cfg.get("resume", False):
+        return None
+    return cfg.get("load_from") or find_latest_checkpoint(cfg.work_dir)
+
+
+def check_checkpoint_fits(model, path: str, what: str) -> None:
+    """Refuse ``path`` unless its weights fit ``model`` (unwrapped from DDP), naming the file and
+    the missing, unexpected and mis-shaped keys."""
+    import torch
+    from mmengine.model import is_model_wrapper
+
+    from .checkpoint import check_state_fits, read_state_dict
+
+    model = model.module if is_model_wrapper(model) else model
+    own = {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)}
+    state = read_state_dict(path, what)
+    check_state_fits(own, state, f"{what} {path!r} does not fit the {type(model).__name__} built "
+                     "from the config",
+                     "Check that the config is the one the checkpoint was trained with "
+                     "(a teacher's or a distiller's checkpoint does not fit a student config: "
+                     "export the student with tools/export_student.py).")
+
+
+def run_tool(main, argv: list[str] | None = None) -> int:
+    """Run ``main(argv)``; the project's known errors become one message and exit code 1
+    (``--debug`` in ``argv`` keeps the traceback)."""
+    import sys
+    import traceback
+
+    from .errors import known_errors
+
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        main(argv)
+    except known_errors() as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        if not debug:
+            print("(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0

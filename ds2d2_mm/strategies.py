@@ -21,6 +21,7 @@ from mmdet.structures.bbox import bbox2roi, cat_boxes, get_box_tensor
 from mmengine.registry import Registry
 from torch import Tensor, nn
 
+from .errors import ConfigError
 from .losses.kd import (
     ANY_VECTORS,
     HBOXES,
@@ -73,9 +74,35 @@ class DistillStrategy:
             head = getattr(detector, attr, None)
             if head is not None:
                 return head
-        raise ValueError(
-            f"{type(self).__name__}: {type(detector).__name__} has none of {self.head_attrs}"
+        raise ConfigError(
+            f"{type(self).__name__}: {type(detector).__name__} has none of {self.head_attrs}; "
+            "student and teacher must be of the same detector family"
         )
+
+    def num_classes(self, detector: BaseDetector) -> int | None:
+        """Object classes that ``detector``'s amplifier head predicts."""
+        head = self.amplifier_head(detector)
+        return getattr(head, "num_classes", None)
+
+    def box_type(self, detector: BaseDetector) -> str:
+        """``'horizontal'`` or ``'rotated'``: the boxes ``detector`` predicts."""
+        return "horizontal"
+
+    def check_pair(self, student: BaseDetector, teacher: BaseDetector) -> None:
+        """Refuse a teacher whose predictions cannot be compared with the student's.
+
+        Raises:
+            ConfigError: different families, class counts or box types, naming both values.
+        """
+        ns, nt = self.num_classes(student), self.num_classes(teacher)
+        if ns is not None and nt is not None and ns != nt:
+            raise ConfigError(
+                f"the student predicts {ns} classes and the teacher {nt}: the amplified "
+                "predictions cannot be compared; set the same num_classes in both configs")
+        bs, bt = self.box_type(student), self.box_type(teacher)
+        if bs != bt:
+            raise ConfigError(f"the student predicts {bs} boxes and the teacher {bt} boxes: "
+                              "use a teacher of the student's box type")
 
     def records(self, student: BaseDetector) -> dict[str, tuple[Any, str]]:
         """Methods to record during the student's loss call: name -> (object, method)."""
@@ -114,7 +141,7 @@ class DistillStrategy:
             losses: ``{'kd_cls': module, 'kd_reg': module}``.
 
         Raises:
-            ValueError: naming ``distill_cfg.<key>``, the loss, what it compares and what this
+            ConfigError: naming ``distill_cfg.<key>``, the loss, what it compares and what this
                 strategy gives it.
         """
         given = self.kd_inputs(student)
@@ -125,7 +152,7 @@ class DistillStrategy:
             if wants == ANY_VECTORS and given[key] in (HBOXES, RBOXES, DELTAS):
                 continue
             default = self.default_kd_losses(student)[key]["type"].split(".")[-1]
-            raise ValueError(
+            raise ConfigError(
                 f"distill_cfg.{key}: {type(loss).__name__} compares {wants}, but "
                 f"{type(self).__name__} gives it {given[key]} of the "
                 f"{type(student).__name__} student; use {default} (published) or another loss "
@@ -163,6 +190,10 @@ class SingleStageStrategy(DistillStrategy):
         """Whether ``head`` decodes oriented boxes (mmrotate's rotated dense heads)."""
         coder = getattr(head, "bbox_coder", None)
         return getattr(coder, "encode_size", 4) == 5
+
+    def box_type(self, detector: BaseDetector) -> str:
+        """Rotated for mmrotate's rotated dense heads."""
+        return "rotated" if self.rotated(self.amplifier_head(detector)) else "horizontal"
 
     def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
         """Sigmoid (or softmax) logits, and decoded horizontal (or rotated) boxes."""
@@ -253,6 +284,11 @@ class TwoStageStrategy(DistillStrategy):
         recs["bbox_loss"] = (student.roi_head, "bbox_loss")
         return recs
 
+    def num_classes(self, detector: BaseDetector) -> int | None:
+        """Classes of the RoI head's box head."""
+        return getattr(getattr(self.amplifier_head(detector), "bbox_head", None), "num_classes",
+                       None)
+
     def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
         """Softmax logits (C + 1 classes) and regression deltas of the RoI head."""
         loss_cls = getattr(student.roi_head.bbox_head, "loss_cls", None)
@@ -311,7 +347,7 @@ def build_strategy(student: BaseDetector, cfg: str | dict | None = None) -> Dist
         elif getattr(student, "bbox_head", None) is not None:
             cfg = "SingleStageStrategy"
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"SpectralDistiller: no distill strategy fits a {type(student).__name__} student "
                 "(it has neither bbox_head nor roi_head); set distill_cfg.strategy"
             )

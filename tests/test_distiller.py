@@ -58,9 +58,12 @@ def test_teacher_and_amplifiers_hidden_frozen_and_in_eval():
     assert not model.teacher.training
     assert all(not a.head.training for a in model.amplifiers)
     assert model.student.training
-    keys = model.state_dict().keys()
-    assert keys and all(k.startswith(("student.", "explicit.")) for k in keys)
-    assert not any("teacher" in k for k in keys)
+    state = model.state_dict()
+    tensors = [k for k, v in state.items() if torch.is_tensor(v)]
+    assert tensors and all(k.startswith(("student.", "explicit.")) for k in tensors)
+    assert not any("teacher" in k for k in tensors)
+    # besides tensors, only the provenance of the teacher and amplifier files (strings)
+    assert set(state) - set(tensors) == {"_extra_state"}
     params = {id(p) for p in model.parameters()}
     assert not params & {id(p) for p in model.teacher.parameters()}
 
@@ -103,19 +106,6 @@ def test_fpn_level_mismatch_is_a_clear_error():
     cfg = distiller_cfg(tiny_retinanet(num_outs=4), tiny_retinanet(width=16, fpn=32))
     with pytest.raises(ValueError, match="4 FPN levels.*teacher 5"):
         build(cfg)
-
-
-def test_nonfinite_term_raises_with_its_name_or_is_skipped():
-    model = build(retina_pair())
-    model.train()
-    inputs, samples = make_batch(model)
-    with torch.no_grad():
-        model.explicit.adapter.convs[0].weight.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="loss_exp_low"):
-        model.loss(inputs, samples)
-    model.distill_cfg["nonfinite"] = "skip"
-    losses = model.loss(inputs, samples)
-    assert losses["loss_exp_low"].item() == 0
 
 
 def test_disabled_streams_are_not_built_or_logged():

@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ds2d2_mm.export import export_student  # noqa: E402
+from ds2d2_mm.runner_utils import run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("checkpoint", help="SpectralDistiller checkpoint")
     p.add_argument("out", help="output file for the student alone")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a known error")
     args = p.parse_args(argv)
     counts = export_student(args.checkpoint, args.out)
     print(f"wrote {args.out}: {counts['exported']} student tensors "
@@ -27,4 +29,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool(main))

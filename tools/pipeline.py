@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ds2d2_mm.pipeline import PRESETS, Pipeline  # noqa: E402
+from ds2d2_mm.runner_utils import run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,10 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--auto-scale-lr", action="store_true",
                    help="scale each stage's lr (given for a total batch of 16) to the run's batch")
     p.add_argument("--no-report", action="store_true", help="skip the report")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a known error")
     args = p.parse_args(argv)
     Pipeline(PRESETS[args.preset], args.work_root, args.gpus, args.cfg_options,
              auto_scale_lr=args.auto_scale_lr).run(report=not args.no_report)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool(main))

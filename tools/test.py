@@ -16,11 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from ds2d2_mm.checkpoint import CheckpointError  # noqa: E402
 from ds2d2_mm.runner_utils import (  # noqa: E402
     add_launch_args,
+    check_checkpoint_fits,
     check_weight_files,
     parse_launch_args,
     prepare_config,
+    run_tool,
+    setup_cpu_distributed,
 )
 
 
@@ -40,14 +44,16 @@ def build_runner(args: argparse.Namespace) -> Runner:
     """A runner that loads ``args.checkpoint`` and runs the test loop."""
     cfg = prepare_config(args)
     if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+        raise CheckpointError(f"checkpoint not found: {args.checkpoint}")
     cfg.load_from = args.checkpoint
     check_weight_files(cfg.to_dict(), training=False)
+    setup_cpu_distributed(cfg)
     if args.out:
         from mmengine.evaluator import DumpResults
 
         runner_out = DumpResults(out_file_path=args.out)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint, "checkpoint")
     if args.out:
         runner.test_evaluator.metrics.append(runner_out)
     return runner
@@ -64,4 +70,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool(main))

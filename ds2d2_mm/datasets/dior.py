@@ -14,16 +14,18 @@ config uses ``data_root=<root>`` and ``data_prefix=dict(img='')``. Boxes are
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing import Pool
 from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
 
 from .classes import DIOR_CLASSES, ClassIndex, coco_categories
-from .io import AnnotationError, DatasetError, ImageError, atomic_write_json
+from .io import AnnotationError, DatasetError, ImageError, atomic_write_json, die_with_parent
 from .xml_lines import XmlElement, read_xml
 
 __all__ = [
@@ -156,11 +158,14 @@ def _find_image(root: Path, split: str, image_id: str) -> Path:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the image at ``path``, decoded in full so that a truncated or corrupt
+    file is caught here rather than half-decoded at training time."""
     try:
         with Image.open(path) as image:
+            image.load()
             return image.size
     except Exception as err:  # PIL raises several types for unreadable files
-        raise ImageError(path, f"cannot open image ({err})") from None
+        raise ImageError(path, f"cannot decode image ({err})") from None
 
 
 @dataclass
@@ -171,8 +176,20 @@ class _ImageRecord:
     objects: list[DiorObject]
 
 
-def _load_image(root: Path, split: str, image_id: str, stats: dict) -> _ImageRecord:
-    """Parses one image's XML, checks the image file and clips the boxes to its real size."""
+@dataclass
+class _Loaded:
+    """One image's record, or the error that stopped it, and what was noticed on the way."""
+
+    key: tuple[str, str]
+    record: _ImageRecord | None = None
+    error: DatasetError | None = None
+    size_mismatch: str | None = None
+    boxes_clipped: int = 0
+
+
+def _load_image(root: Path, split: str, image_id: str) -> _Loaded:
+    """Parses one image's XML, decodes the image file and clips the boxes to its real size."""
+    loaded = _Loaded(key=(_image_folder(split), image_id))
     xml_path = _annotation_dir(root) / f"{image_id}.xml"
     if not xml_path.is_file():
         raise AnnotationError(xml_path, "annotation file not found")
@@ -180,9 +197,8 @@ def _load_image(root: Path, split: str, image_id: str, stats: dict) -> _ImageRec
     image_path = _find_image(root, split, image_id)
     width, height = _image_size(image_path)
     if (width, height) != (ann.width, ann.height):
-        stats["size_mismatches"].append(
-            f"{image_path.relative_to(root)}: xml {ann.width}x{ann.height}, file {width}x{height}"
-        )
+        loaded.size_mismatch = (f"{image_path.relative_to(root)}: xml {ann.width}x{ann.height}, "
+                                f"file {width}x{height}")
     objects = []
     for obj in ann.objects:
         x1, y1 = max(obj.box[0], 0.0), max(obj.box[1], 0.0)
@@ -191,9 +207,28 @@ def _load_image(root: Path, split: str, image_id: str, stats: dict) -> _ImageRec
             raise AnnotationError(ann.path, f"box {obj.box} lies outside the {width}x{height} "
                                   "image", line=obj.line)
         if (x1, y1, x2, y2) != obj.box:
-            stats["boxes_clipped"] += 1
+            loaded.boxes_clipped += 1
         objects.append(DiorObject(obj.label, (x1, y1, x2, y2), obj.difficult, obj.line))
-    return _ImageRecord(image_path.relative_to(root).as_posix(), width, height, objects)
+    loaded.record = _ImageRecord(image_path.relative_to(root).as_posix(), width, height, objects)
+    return loaded
+
+
+def _image_folder(split: str) -> str:
+    return "test" if split == "test" else "trainval"
+
+
+def _load_task(task: tuple[Path, str, str]) -> _Loaded:
+    root, split, image_id = task
+    try:
+        return _load_image(root, split, image_id)
+    except DatasetError as err:
+        return _Loaded(key=(_image_folder(split), image_id), error=err)
+
+
+def _init_worker(parent: int) -> None:
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _to_coco(records: list[_ImageRecord]) -> dict:
@@ -219,8 +254,12 @@ def convert_dior(
     splits: Sequence[str] = ("trainval", "test"),
     skip_bad: bool = False,
     progress: bool = True,
+    nproc: int = 1,
 ) -> dict:
     """Converts DIOR to one COCO json per split (``<out_dir>/<split>.json``).
+
+    Every image is decoded in full (in ``nproc`` worker processes), so a truncated or corrupt file
+    stops the conversion (or is skipped with ``skip_bad``) instead of training on half an image.
 
     Args:
         root: The DIOR root folder (official layout, see the module docstring).
@@ -229,6 +268,7 @@ def convert_dior(
         skip_bad: Skip (and count) images whose annotation or image file is bad instead of
             stopping at the first one.
         progress: Show tqdm progress bars.
+        nproc: Worker processes that parse and decode.
 
     Returns:
         A summary: per split ``images``/``objects``/``json``, ``skipped`` (list of messages),
@@ -241,23 +281,32 @@ def convert_dior(
     root, out_dir = Path(root), Path(out_dir)
     stats: dict = {"size_mismatches": [], "boxes_clipped": 0, "skipped": []}
     split_ids = {split: read_dior_split(root, split) for split in splits}
+    tasks: dict[tuple[str, str], tuple[Path, str, str]] = {}
+    for split, ids in split_ids.items():
+        for image_id in ids:
+            tasks.setdefault((_image_folder(split), image_id), (root, split, image_id))
     cache: dict[tuple[str, str], _ImageRecord | None] = {}
+    bar = dict(total=len(tasks), desc="DIOR: annotations and images", disable=not progress,
+               unit="img")
+    with contextlib.ExitStack() as stack:
+        if nproc > 1 and len(tasks) > 1:
+            pool = stack.enter_context(Pool(min(nproc, len(tasks)), initializer=_init_worker,
+                                            initargs=(os.getpid(),)))
+            results = pool.imap(_load_task, tasks.values(), chunksize=16)
+        else:
+            results = map(_load_task, tasks.values())
+        for loaded in tqdm(results, **bar):
+            if loaded.error is not None:
+                if not skip_bad:
+                    raise loaded.error
+                stats["skipped"].append(str(loaded.error))
+            if loaded.size_mismatch:
+                stats["size_mismatches"].append(loaded.size_mismatch)
+            stats["boxes_clipped"] += loaded.boxes_clipped
+            cache[loaded.key] = loaded.record
     summary: dict = {"splits": {}}
     for split, ids in split_ids.items():
-        folder = "test" if split == "test" else "trainval"
-        records = []
-        for image_id in tqdm(ids, desc=f"DIOR {split}", disable=not progress, unit="img"):
-            key = (folder, image_id)
-            if key not in cache:
-                try:
-                    cache[key] = _load_image(root, split, image_id, stats)
-                except DatasetError as err:
-                    if not skip_bad:
-                        raise
-                    stats["skipped"].append(str(err))
-                    cache[key] = None
-            if cache[key] is not None:
-                records.append(cache[key])
+        records = [r for i in ids if (r := cache[(_image_folder(split), i)]) is not None]
         coco = _to_coco(records)
         json_path = out_dir / f"{split}.json"
         atomic_write_json(json_path, coco)

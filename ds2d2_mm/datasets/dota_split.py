@@ -15,10 +15,12 @@ the minimum-area rotated rectangle of the clipped polygon (clockwise from the to
 and ``difficult = 1``.
 
 Every file is written atomically and each image's marker is written after its patches, so an
-interrupted run is resumed by running the same command again: images with a valid marker are
-not touched, and patches already on disk are not rewritten unless their content changes (a
-changed label file rewrites label files only). An image skipped by ``skip_bad`` loses the
-patches an earlier run wrote for it, so the output always mirrors the current source.
+interrupted run is resumed by running the same command again (which also removes the hidden
+temporaries of writes the interruption cut short; pool workers die with a killed parent): images
+with a valid marker are not touched, and patches already on disk are not rewritten unless their
+content changes (a changed label file rewrites label files only). An image skipped by
+``skip_bad`` loses the patches an earlier run wrote for it, so the output always mirrors the
+current source.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from .io import (
     atomic_write_image,
     atomic_write_json,
     atomic_write_text,
+    die_with_parent,
+    remove_stale_temporaries,
 )
 
 __all__ = ["PatchObject", "SplitParams", "crop_objects", "patch_name", "split_dota",
@@ -287,8 +291,11 @@ def _split_image(task: _ImageTask) -> dict:
             "patches_reused": len(patches) - written}
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     cv2.setNumThreads(1)  # one process per core already
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _run_task(task: _ImageTask) -> dict:
@@ -380,6 +387,9 @@ def split_dota(
     """
     params = SplitParams(size=size, gap=gap, iof_thr=iof_thr)
     src, out = Path(src), Path(out)
+    # temporaries of files whose write a killed run interrupted
+    remove_stale_temporaries(out, out / "images", out / "annfiles", out / _DONE_DIR,
+                             *([Path(coco_json).parent] if coco_json is not None else []))
     skipped: list[str] = []
     tasks = _collect_tasks(src, out, params, skip_bad, progress, skipped)
     results = []
@@ -395,7 +405,8 @@ def split_dota(
 
     bar = dict(total=len(tasks), desc="DOTA split", disable=not progress, unit="img")
     if nproc > 1 and len(tasks) > 1:
-        with Pool(min(nproc, len(tasks)), initializer=_init_worker) as pool:
+        with Pool(min(nproc, len(tasks)), initializer=_init_worker,
+                  initargs=(os.getpid(),)) as pool:
             for res in tqdm(pool.imap_unordered(_run_task, tasks), **bar):
                 handle(res)
     else:

@@ -24,7 +24,12 @@ __all__ = [
     "atomic_write_image",
     "atomic_write_json",
     "atomic_write_text",
+    "die_with_parent",
+    "remove_stale_temporaries",
 ]
+
+#: Prefix and suffix of the temporary files of :func:`atomic_write_bytes`.
+TMP_PREFIX, TMP_SUFFIX = ".", ".tmp"
 
 
 class DatasetError(Exception):
@@ -63,7 +68,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX,
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -95,3 +101,37 @@ def atomic_write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode a {image.shape} image as {path.suffix}")
     atomic_write_bytes(path, buf.tobytes())
+
+
+def remove_stale_temporaries(*folders: str | os.PathLike) -> int:
+    """Delete the temporary files that an interrupted run of :func:`atomic_write_bytes` left in
+    ``folders`` (not recursive); returns how many."""
+    count = 0
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
+            tmp.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+#: Linux prctl option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Make the calling process (a pool worker) get SIGTERM when its parent dies, so that a
+    killed converter leaves no workers writing behind it. Linux only; elsewhere a no-op."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # pragma: no cover - non-glibc Linux
+        return
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

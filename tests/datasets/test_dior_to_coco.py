@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dataset_fixtures import HBB_DIR, voc_xml
+from dataset_fixtures import HBB_DIR, voc_xml, write_image
 
 from ds2d2_mm.datasets import (
     DIOR_CLASSES,
@@ -116,7 +116,7 @@ def test_unknown_class_names_file_line_and_class(dior_root: Path, tmp_path: Path
 def test_missing_and_broken_images(dior_root: Path, tmp_path: Path) -> None:
     image = dior_root / "JPEGImages-test" / "00003.jpg"
     image.write_bytes(b"not a jpeg")
-    with pytest.raises(ImageError, match="00003.jpg.*cannot open"):
+    with pytest.raises(ImageError, match="00003.jpg.*cannot decode"):
         convert_dior(dior_root, tmp_path / "a", ["test"], progress=False)
     image.unlink()
     with pytest.raises(ImageError, match="00003.jpg.*not found"):
@@ -157,3 +157,29 @@ def test_cli(dior_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert dior_to_coco.main(args) == 1
     assert "00001.xml" in capsys.readouterr().err
     assert dior_to_coco.main([*args, "--skip-bad"]) == 0
+
+
+def test_truncated_jpeg_is_caught_by_the_converter(dior_root: Path, tmp_path: Path) -> None:
+    """Only a full decode sees a JPEG cut to a third: its header (and size) are intact."""
+    from PIL import Image
+
+    image = dior_root / "JPEGImages-test" / "00003.jpg"
+    write_image(image, 800, 800, seed=7)  # DIOR's size: a header far shorter than a third
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 3])
+    with Image.open(image) as header_only:
+        assert header_only.size  # the header alone looks fine
+    with pytest.raises(ImageError, match=r"00003\.jpg.*cannot decode.*truncated"):
+        convert_dior(dior_root, tmp_path / "a", ["test"], progress=False)
+    summary = convert_dior(dior_root, tmp_path / "a", ["test"], skip_bad=True, progress=False)
+    assert summary["splits"]["test"]["images"] == 0 and "truncated" in summary["skipped"][0]
+
+
+def test_parallel_conversion_equals_the_serial_one(dior_root: Path, tmp_path: Path) -> None:
+    serial = convert_dior(dior_root, tmp_path / "one", progress=False)
+    parallel = convert_dior(dior_root, tmp_path / "two", progress=False, nproc=2)
+    for split in ("trainval", "test"):
+        assert ((tmp_path / "one" / f"{split}.json").read_text()
+                == (tmp_path / "two" / f"{split}.json").read_text())
+    for key in ("size_mismatches", "boxes_clipped", "skipped"):
+        assert serial[key] == parallel[key], key

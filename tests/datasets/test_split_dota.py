@@ -295,3 +295,58 @@ def test_mmrotate_dota_dataset_reads_patches(dota_src: Path, tmp_path: Path) -> 
     assert info["instances"][1]["bbox"] == [100, 20, 128, 20, 128, 40, 100, 40]
     assert [inst["bbox_label"] for inst in infos["P0002__128__0___0"]["instances"]] == [12]
     assert sum(len(i["instances"]) for i in infos.values()) == 9
+
+
+def test_rerun_removes_temporaries_of_an_interrupted_run(dota_src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _split(dota_src, out)
+    stale = [out / "images" / ".P0001__128__0___0.png.k2j3.tmp",
+             out / "annfiles" / ".P0001__128__0___0.txt.x9.tmp",
+             out / ".done" / ".P0001.json.ab.tmp", out / ".hbb.json.q1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    _split(dota_src, out, coco_json=out / "hbb.json")
+    assert not [p for p in stale if p.exists()]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """SIGKILL the splitting process: its pool workers must not go on writing."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    src = tmp_path / "src"
+    for i in range(4):  # seconds of work per image: ~1000 patches each
+        image = np.random.default_rng(i).integers(0, 256, (4000, 4000, 3), dtype=np.uint8)
+        (src / "images").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / "images" / f"P{i:04d}.png"), image)
+        (src / "labelTxt").mkdir(exist_ok=True)
+        (src / "labelTxt" / f"P{i:04d}.txt").write_text(
+            dota_line(square(10, 10, 60, 60), "plane", 0) + "\n")
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+            "from ds2d2_mm.datasets import split_dota\n"
+            f"split_dota({str(src)!r}, {str(tmp_path / 'out')!r}, size=128, gap=0, nproc=2,"
+            " progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 60
+    while len(parent.children()) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = parent.children()
+    assert len(workers) >= 2, "the pool did not start"
+    images = tmp_path / "out" / "images"
+    while len(list(images.glob("*.png"))) < 20 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=1.5)
+    written = len(list(images.glob("*.png")))
+    time.sleep(1.0)
+    later = len(list(images.glob("*.png")))
+    for p in alive:
+        p.kill()
+    assert not alive, f"{len(alive)} workers outlived their killed parent"
+    assert later == written, "patches were still written after the parent was killed"

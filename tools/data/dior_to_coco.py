@@ -26,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--splits", nargs="+", default=["trainval", "test"], choices=DIOR_SPLITS)
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip and count images with a bad annotation or image file")
+    parser.add_argument("--nproc", type=int, default=4,
+                        help="worker processes that parse annotations and decode images")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser.parse_args(argv)
 
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = convert_dior(args.root, args.out, args.splits, skip_bad=args.skip_bad,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, nproc=args.nproc)
     except DatasetError as err:
         print(f"error: {err}\n(use --skip-bad to skip such images)", file=sys.stderr)
         return 1

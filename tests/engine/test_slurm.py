@@ -1,0 +1,98 @@
+"""tools/slurm_train.sh and tools/slurm_test.sh, run through a stand-in ``srun`` that starts the
+tasks locally with Slurm's environment (gloo on CPU)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ds2d2_testlib import REPO
+
+HERE = Path(__file__).resolve().parent
+
+FAKE_SRUN = r"""#!/usr/bin/env bash
+# stand-in for srun: records its arguments, starts --ntasks local tasks with Slurm's variables
+echo "$@" > "$SRUN_LOG"
+n=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ntasks=*) n=${1#--ntasks=} ;;
+    -p|--partition) shift ;;
+    -*) ;;
+    *) break ;;
+  esac
+  shift
+done
+pids=()
+for i in $(seq 0 $((n - 1))); do
+  SLURM_PROCID=$i SLURM_NTASKS=$n SLURM_LOCALID=$i SLURM_NODELIST=node[1] "$@" &
+  pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+exit $rc
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo 127.0.0.1
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fake_slurm(bin_dir: Path) -> None:
+    bin_dir.mkdir()
+    for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.slow
+def test_slurm_scripts_train_and_test_with_two_tasks(tmp_path):
+    from tiny_run import tiny_distill_config
+
+    fake_slurm(tmp_path / "bin")
+    config = tiny_distill_config(tmp_path, epochs=1)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+               PYTHON=sys.executable, GPUS="2", GPUS_PER_NODE="2", CPUS_PER_TASK="1",
+               MASTER_PORT=str(free_port()), SRUN_LOG=str(tmp_path / "srun_train.txt"),
+               OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]))
+    work = tmp_path / "work"
+    out = subprocess.run(["bash", "tools/slurm_train.sh", "part", "ds2d2", str(config),
+                          str(work)], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    srun_args = (tmp_path / "srun_train.txt").read_text()
+    for needle in ("-p part", "--job-name=ds2d2", "--gres=gpu:2", "--ntasks=2",
+                   "--ntasks-per-node=2", "--cpus-per-task=1", "--launcher=slurm"):
+        assert needle in srun_args, needle
+    assert "Distributed launcher: slurm" in log and "GPU number: 2" in log
+    ckpt = work / "epoch_1.pth"
+    assert ckpt.is_file()
+
+    env.update(SRUN_LOG=str(tmp_path / "srun_test.txt"), MASTER_PORT=str(free_port()))
+    student = REPO / "configs" / "demo" / "retina_student_synthetic.py"
+    exported = tmp_path / "student.pth"
+    subprocess.run([sys.executable, "tools/export_student.py", str(ckpt), str(exported)],
+                   cwd=REPO, check=True, capture_output=True)
+    data = tmp_path / "data"
+    out = subprocess.run(["bash", "tools/slurm_test.sh", "part", "eval", str(student),
+                          str(exported), "--cfg-options",
+                          f"test_dataloader.dataset.data_root={data}/",
+                          f"test_evaluator.ann_file={data}/annotations/val.json",
+                          "test_dataloader.num_workers=0",
+                          "test_dataloader.persistent_workers=False"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert "coco/bbox_mAP" in log and "Distributed launcher: slurm" in log
