@@ -22,8 +22,9 @@ from mmdet.structures import SampleList
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError, file_sha256, load_checkpoint_checked
+from .checkpoint import CheckpointError, load_checkpoint_checked
 from .errors import ConfigError
+from .provenance import digest_tensor
 from .spectral import build_decomposer, high_frequency_map
 from .strategies import DistillStrategy
 
@@ -102,11 +103,8 @@ class HighFrequencyAmplifier(BaseDetector):
             raise CheckpointError(f"teacher checkpoint not found: {teacher_ckpt!r}. "
                                   f"{self._teacher_hint}")
         # recorded in this stage's checkpoints, so a distiller can tell whether the amplifier
-        # was trained from its teacher
-        self.provenance: dict[str, str] = {}
-        if teacher_ckpt is not None:
-            self.provenance = dict(teacher_ckpt=str(teacher_ckpt),
-                                   teacher_sha256=file_sha256(teacher_ckpt))
+        # was trained from its teacher (ds2d2_mm.provenance)
+        self.register_buffer("teacher_sha256", digest_tensor(teacher_ckpt))
         self.decomposer = build_decomposer(decomposer)
         self.frozen = nn.ModuleList([self.detector.backbone])
         if getattr(self.detector, "neck", None) is not None:
@@ -124,15 +122,6 @@ class HighFrequencyAmplifier(BaseDetector):
         if self.teacher_ckpt is not None:
             load_checkpoint_checked(self.detector, self.teacher_ckpt, "teacher checkpoint",
                                     self._teacher_hint)
-
-    def get_extra_state(self) -> dict[str, str]:
-        """The teacher checkpoint this stage started from, and its SHA-256."""
-        return dict(self.provenance)
-
-    def set_extra_state(self, state: dict) -> None:
-        """Keep what a loaded checkpoint recorded (it holds the weights it was trained with)."""
-        if state:
-            self.provenance = dict(state)
 
     def _extract_high_frequency(self, inputs: Tensor) -> tuple[Tensor, ...]:
         """High-frequency maps (N, C, H_l, W_l) of the frozen teacher's FPN levels."""
@@ -226,7 +215,8 @@ class KnowledgeAmplifierBuilder:
             stage: HighFrequencyAmplifier = MODELS.build(cfg)
             if amplifier_ckpt is not None or not allow_random:
                 load_checkpoint_checked(stage, amplifier_ckpt, "amplifier checkpoint",
-                                        stage_hint(amplifier_config, "high-frequency amplifier"))
+                                        stage_hint(amplifier_config, "high-frequency amplifier"),
+                                        allow_missing=[r"^teacher_sha256$"])
             head = strategy.amplifier_head(stage.detector)
             amps.append(Amplifier("high", freeze(head), freeze(stage.decomposer)))
         return amps

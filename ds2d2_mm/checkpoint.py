@@ -185,27 +185,3 @@ def file_sha256(path: str) -> str:
                 digest.update(chunk)
         _SHA_CACHE[key] = digest.hexdigest()
     return _SHA_CACHE[key]
-
-
-#: Key of a module's extra state in its state dict (``nn.Module.get_extra_state``).
-EXTRA_STATE_KEY = "_extra_state"
-
-
-def read_extra_state(path: str, what: str, hint: str = "") -> dict:
-    """The top-level extra state a model recorded in checkpoint ``path`` (``{}`` if none)."""
-    if not path or not os.path.isfile(path):
-        raise CheckpointError(f"{what} not found: {path!r}. {hint}".strip())
-    allow_mmengine_checkpoints()
-    try:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
-    except Exception as exc:
-        raise CheckpointError(f"{what} {path!r} could not be loaded with "
-                              f"torch.load(weights_only=True): {exc}") from exc
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    extra = state.get(EXTRA_STATE_KEY, {})
-    return dict(extra) if isinstance(extra, dict) else {}

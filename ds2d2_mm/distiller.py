@@ -15,7 +15,7 @@ from mmengine.logging import MessageHub, print_log
 from torch import Tensor, nn
 
 from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
-from .checkpoint import CheckpointError, file_sha256, load_checkpoint_checked, read_extra_state
+from .checkpoint import CheckpointError, load_checkpoint_checked, read_state_dict
 from .distill_config import (
     check_component,
     merge_distill_cfg,
@@ -25,6 +25,7 @@ from .disw import boxes_to_disw_input
 from .engine.optim_wrapper import TERMS_KEY
 from .errors import ConfigError
 from .losses.explicit import align_to
+from .provenance import digest_hex, digest_tensor
 from .strategies import DistillStrategy, build_strategy
 
 
@@ -89,12 +90,13 @@ class SpectralDistiller(BaseDetector):
         teacher_cfg.pop("init_cfg", None)
         teacher = MODELS.build(teacher_cfg)
         self.strategy.check_pair(self.student, teacher)
-        self._hide("provenance", {})
+        # SHA-256 of the teacher and amplifier files (ds2d2_mm.provenance), in every checkpoint
+        self.register_buffer("provenance_sha256", torch.zeros(2, 32, dtype=torch.uint8))
+        self._hide("frozen_files", {"teacher": teacher_ckpt, "amplifier": None})
         if teacher_ckpt is not None or not allow_random_teacher:
             load_checkpoint_checked(teacher, teacher_ckpt, "teacher checkpoint",
                                     stage_hint(teacher_config, "teacher"))
-            self.provenance.update(teacher_ckpt=str(teacher_ckpt),
-                                   teacher_sha256=file_sha256(teacher_ckpt))
+            self.provenance_sha256[0] = digest_tensor(teacher_ckpt)
         else:
             warnings.warn("SpectralDistiller: no teacher_ckpt, the teacher is random "
                           "(allow_random_teacher=True)", stacklevel=2)
@@ -106,8 +108,8 @@ class SpectralDistiller(BaseDetector):
             allow_random=allow_random_teacher)
         if builder_cfg["high"] and amplifier_ckpt is not None:
             self._check_amplifier_teacher(amplifier_ckpt, amplifier_config)
-            self.provenance.update(amplifier_ckpt=str(amplifier_ckpt),
-                                   amplifier_sha256=file_sha256(amplifier_ckpt))
+            self.provenance_sha256[1] = digest_tensor(amplifier_ckpt)
+            self.frozen_files["amplifier"] = amplifier_ckpt
         self._hide("teacher", teacher)
         self._hide("amplifiers", amplifiers)
         self._hide("_renorm", self._input_renormaliser(teacher))
@@ -137,31 +139,36 @@ class SpectralDistiller(BaseDetector):
 
     def _check_amplifier_teacher(self, amplifier_ckpt: str, amplifier_config) -> None:
         """The amplifier stage must have started from this distiller's teacher checkpoint."""
-        recorded = read_extra_state(amplifier_ckpt, "amplifier checkpoint",
-                                    stage_hint(amplifier_config, "high-frequency amplifier"))
-        ours = self.provenance.get("teacher_sha256")
-        theirs = recorded.get("teacher_sha256")
+        state = read_state_dict(amplifier_ckpt, "amplifier checkpoint",
+                                stage_hint(amplifier_config, "high-frequency amplifier"))
+        ours = digest_hex(self.provenance_sha256[0])
+        theirs = digest_hex(state["teacher_sha256"]) if "teacher_sha256" in state else ""
         if ours and theirs and ours != theirs:
             self._changed(
-                f"amplifier checkpoint {amplifier_ckpt!r} was trained from the teacher checkpoint "
-                f"{recorded.get('teacher_ckpt')!r} (sha256 {theirs}), but this distiller's "
-                f"teacher checkpoint {self.provenance['teacher_ckpt']!r} has sha256 {ours}: it "
-                "belongs to another teacher; retrain the amplifier stage from this teacher")
+                f"amplifier checkpoint {amplifier_ckpt!r} was trained from a teacher checkpoint "
+                f"with sha256 {theirs}, but this distiller's teacher checkpoint "
+                f"{self.frozen_files['teacher']!r} has sha256 {ours}: it belongs to another "
+                "teacher; retrain the amplifier stage from this teacher")
 
-    def get_extra_state(self) -> dict[str, str]:
-        """Saved in every checkpoint: the teacher and amplifier files and their SHA-256."""
-        return dict(self.provenance)
-
-    def set_extra_state(self, state: dict) -> None:
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
         """On resume or ``load_from``: the teacher and amplifier files must still hold what the
-        checkpoint was trained with (``distill_cfg.checkpoint_changes``)."""
-        for what in ("teacher", "amplifier"):
-            old, new = state.get(f"{what}_sha256"), self.provenance.get(f"{what}_sha256")
-            if old and new and old != new:
-                self._changed(
-                    f"the {what} checkpoint changed since this run's checkpoint was written: it "
-                    f"was {state.get(f'{what}_ckpt')!r} with sha256 {old}, now "
-                    f"{self.provenance.get(f'{what}_ckpt')!r} has sha256 {new}")
+        checkpoint was trained with (``distill_cfg.checkpoint_changes``); the digests of the
+        files in use are kept."""
+        ours = self.provenance_sha256.clone()
+        theirs = state_dict.get(prefix + "provenance_sha256")
+        if theirs is not None and tuple(theirs.shape) == tuple(ours.shape):
+            for row, what in enumerate(("teacher", "amplifier")):
+                old, new = digest_hex(theirs[row]), digest_hex(ours[row])
+                if old and new and old != new:
+                    self._changed(
+                        f"the {what} checkpoint changed since this checkpoint was written: it "
+                        f"was trained with a {what} file of sha256 {old}, and "
+                        f"{self.frozen_files[what]!r} now has sha256 {new}")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        with torch.no_grad():
+            self.provenance_sha256.copy_(ours)
 
     def _amplifier_reads_raw(self, student_channels: int, teacher_channels: int) -> bool:
         """Whether the amplifiers read the raw student maps (published) or the adapted ones."""

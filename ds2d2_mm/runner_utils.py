@@ -10,8 +10,8 @@ from mmengine.config import Config
 
 from .weight_files import check_weight_files
 
-__all__ = ["add_launch_args", "check_checkpoint_fits", "check_weight_files", "init_scope",
-           "load_config", "make_runs_safe", "mm_base_model", "parse_launch_args",
+__all__ = ["add_launch_args", "check_amp", "check_checkpoint_fits", "check_weight_files",
+           "init_scope", "load_config", "make_runs_safe", "mm_base_model", "parse_launch_args",
            "prepare_config", "resume_checkpoint", "run_tool", "setup_cpu_distributed"]
 
 
@@ -117,6 +117,35 @@ def make_runs_safe(cfg: Config) -> list[str]:
         wrapper["type"] = GUARDED[wrapper.get("type", "OptimWrapper")]
         changes.append(f"optim_wrapper: {wrapper['type']} (distill_cfg.nonfinite='skip')")
     return changes
+
+
+def check_amp(cfg: Config) -> None:
+    """Refuse bfloat16 autocast for models with mmdet's sigmoid focal loss: on a GPU it runs
+    mmcv's CUDA kernel, which has no bfloat16 version (fp16, what ``--amp`` selects, works)."""
+    from .errors import ConfigError
+
+    wrapper = cfg.get("optim_wrapper", {})
+    if "Amp" not in str(wrapper.get("type", "")) or str(wrapper.get("dtype")) not in (
+            "bfloat16", "torch.bfloat16"):
+        return
+    focal = [key for key, value in _walk(cfg.get("model", {}), "model")
+             if key.endswith(".type") and str(value).split(".")[-1] == "FocalLoss"]
+    if focal:
+        raise ConfigError(
+            f"optim_wrapper.dtype='bfloat16' with {focal[0].rsplit('.', 1)[0]} = FocalLoss: "
+            "mmcv's CUDA sigmoid focal loss has no bfloat16 kernel; use fp16 autocast "
+            "(tools/train.py --amp, or optim_wrapper.dtype='float16')")
+
+
+def _walk(node, path: str):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+    else:
+        yield path, node
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:

@@ -88,7 +88,10 @@ def stage_files(tmp_path):
         teacher.bbox_head.retina_cls.bias.add_(1.0)
     t2 = save_model(teacher, tmp_path / "teacher2.pth")
     amp = build(dict(type="HighFrequencyAmplifier", detector=teacher_cfg, teacher_ckpt=t1))
-    assert amp.get_extra_state()["teacher_ckpt"] == t1
+    from ds2d2_mm.checkpoint import file_sha256
+    from ds2d2_mm.provenance import digest_hex
+
+    assert digest_hex(amp.teacher_sha256) == file_sha256(t1)
     a1 = save_model(amp, tmp_path / "amp1.pth")
     return teacher_cfg, t1, t2, a1
 
@@ -113,8 +116,12 @@ def test_resume_with_a_changed_teacher_file_is_refused(stage_files, tmp_path):
     cfg = distiller_cfg(tiny_retinanet(), teacher_cfg)
     cfg.update(teacher_ckpt=t1, amplifier_ckpt=a1, allow_random_teacher=False)
     model = build(cfg)
+    from ds2d2_mm.checkpoint import file_sha256
+    from ds2d2_mm.provenance import digest_hex
+
     state = model.state_dict()
-    assert state["_extra_state"]["teacher_ckpt"] == t1
+    assert digest_hex(state["provenance_sha256"][0]) == file_sha256(t1)
+    assert digest_hex(state["provenance_sha256"][1]) == file_sha256(a1)
     ckpt = save_model(model, tmp_path / "epoch_1.pth")
     # the teacher file is overwritten by another one between the save and the resume
     (tmp_path / "teacher1.pth").write_bytes((tmp_path / "teacher2.pth").read_bytes())

@@ -131,3 +131,19 @@ def test_rotated_recipe_config_trains_one_iteration(path, rotate_scope):
     loss = total(losses)
     assert torch.isfinite(loss)
     loss.backward()
+
+
+def test_horizontal_teacher_for_a_rotated_student_is_refused(rotate_scope):
+    from ds2d2_testlib import build, tiny_retinanet
+    from mmengine.registry import DefaultScope
+
+    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.strategies import SingleStageStrategy
+
+    student = build_rot(tiny_rotated_retinanet())
+    with DefaultScope.overwrite_default_scope("mmdet"):
+        teacher = build(tiny_retinanet(width=16, fpn=16, num_classes=3))
+    with pytest.raises(ConfigError, match="student predicts rotated boxes and the teacher "
+                                          "horizontal"):
+        SingleStageStrategy().check_pair(student, teacher)
+    SingleStageStrategy().check_pair(student, build_rot(tiny_rotated_retinanet(width=16)))

@@ -23,6 +23,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from ds2d2_mm.runner_utils import (  # noqa: E402
     add_launch_args,
+    check_amp,
     check_checkpoint_fits,
     check_weight_files,
     make_runs_safe,
@@ -71,6 +72,7 @@ def build_runner(args: argparse.Namespace) -> Runner:
         cfg.resume, cfg.load_from = True, args.resume
     for change in make_runs_safe(cfg):
         print_log(f"train: {change}", logger="current")
+    check_amp(cfg)
     check_weight_files(cfg.to_dict())
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)

@@ -35,7 +35,10 @@ max_epochs = 12
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
-    dtype='bfloat16',  # autocast only: the frozen trunk's RoPE tables stay complex
+    # fp16 autocast (never .half(): the frozen trunk's RoPE tables stay complex), not bf16:
+    # mmcv's CUDA sigmoid focal loss of the RetinaNet head has no bfloat16 kernel
+    dtype='float16',
+    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 train_cfg = dict(max_epochs=max_epochs)

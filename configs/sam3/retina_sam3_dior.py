@@ -188,7 +188,7 @@ custom_hooks = [
         ],
     ),
 ]
-default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=2, max_keep_ckpts=3))
+default_hooks = dict(checkpoint=dict(type="SafeCheckpointHook", interval=2, max_keep_ckpts=3))
 # stage 2 freezes modules after DDP wrapped the model
 find_unused_parameters = True
 auto_scale_lr = dict(enable=False, base_batch_size=32)

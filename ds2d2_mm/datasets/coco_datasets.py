@@ -17,19 +17,40 @@ from .classes import (
     SYNTHETIC_CLASSES,
     SYNTHETIC_PALETTE,
 )
+from .io import DatasetError
 
-__all__ = ["DIORDataset", "DOTAHBBDataset", "SyntheticAerialDataset"]
+__all__ = ["DIORDataset", "DOTAHBBDataset", "ReportingCocoDataset", "SyntheticAerialDataset"]
+
+
+class ReportingCocoDataset(CocoDataset):
+    """A ``CocoDataset`` whose loading errors name the image file and the dataset index.
+
+    A corrupt image or annotation otherwise surfaces as a bare stack trace from a data loader
+    worker; here it becomes a :class:`~ds2d2_mm.datasets.io.DatasetError` that says which file.
+    """
+
+    def prepare_data(self, idx: int):
+        """mmdet's ``prepare_data``, with errors that name the sample."""
+        try:
+            return super().prepare_data(idx)
+        except DatasetError:
+            raise
+        except Exception as err:
+            info = self.get_data_info(idx)
+            raise DatasetError(info.get("img_path", "?"),
+                               f"dataset index {idx} could not be loaded "
+                               f"({type(err).__name__}: {err})") from err
 
 
 @DATASETS.register_module()
-class DIORDataset(CocoDataset):
+class DIORDataset(ReportingCocoDataset):
     """DIOR (20 classes, horizontal boxes) from the json of ``tools/data/dior_to_coco.py``."""
 
     METAINFO = {"classes": DIOR_CLASSES, "palette": DIOR_PALETTE}
 
 
 @DATASETS.register_module()
-class DOTAHBBDataset(CocoDataset):
+class DOTAHBBDataset(ReportingCocoDataset):
     """DOTA v1.0 patches with horizontal boxes (15 classes), from the COCO json that
     ``tools/data/split_dota.py --coco-json`` writes (``file_name`` relative to the split folder)."""
 
@@ -37,7 +58,7 @@ class DOTAHBBDataset(CocoDataset):
 
 
 @DATASETS.register_module()
-class SyntheticAerialDataset(CocoDataset):
+class SyntheticAerialDataset(ReportingCocoDataset):
     """The built-in synthetic aerial dataset (4 classes), see ``ds2d2_mm.datasets.synthetic``."""
 
     METAINFO = {"classes": SYNTHETIC_CLASSES, "palette": SYNTHETIC_PALETTE}

@@ -41,10 +41,14 @@ class DatasetError(Exception):
         line: 1-based line number inside ``path``, or ``None`` when it does not apply.
     """
 
-    def __init__(self, path: str | os.PathLike, message: str, line: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, message: str | None = None,
+                 line: int | None = None) -> None:
         self.path = str(path)
         self.message = message
         self.line = line
+        if message is None:  # re-raised from a data loader worker: the text is complete
+            super().__init__(self.path)
+            return
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {message}")
 

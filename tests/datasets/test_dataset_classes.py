@@ -64,3 +64,27 @@ def test_datasets_modules_do_not_import_mmrotate_at_import_time() -> None:
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "mmrotate"]
     assert offenders == []
+
+
+def test_corrupt_image_in_a_batch_names_the_file_and_index(tmp_path: Path) -> None:
+    """Through a data loader worker, a corrupt image is reported with its path and index."""
+    import pytest
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+
+    from ds2d2_mm.datasets import DatasetError
+
+    root = tmp_path / "syn"
+    generate_synthetic_dataset(root, num_train=4, num_val=1, img_size=64, seed=0)
+    dataset = DATASETS.build(dict(
+        type="SyntheticAerialDataset", data_root=str(root), ann_file="annotations/train.json",
+        data_prefix=dict(img=""),
+        pipeline=[dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", with_bbox=True),
+                  dict(type="PackDetInputs")]))
+    bad = Path(dataset.get_data_info(2)["img_path"])
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    loader = DataLoader(dataset, batch_size=2, num_workers=1, collate_fn=pseudo_collate)
+    with pytest.raises(DatasetError) as err:
+        for _ in loader:
+            pass
+    assert str(bad) in str(err.value) and "dataset index 2" in str(err.value)

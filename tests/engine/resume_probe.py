@@ -29,7 +29,6 @@ class ResumeProbeHook(Hook):
         torch.save({
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()
                            if torch.is_tensor(v)},
-            "extra_state": model.state_dict().get("_extra_state"),
             "optimizer": runner.optim_wrapper.state_dict(),
             "param_schedulers": [s.state_dict() for s in runner.param_schedulers],
             "iter": runner.iter, "epoch": runner.epoch, "seed": runner.seed,

@@ -112,3 +112,22 @@ def test_losses_compute_in_fp32_under_autocast():
                 "loss_imp_high_cls", "loss_imp_high_reg"):
         assert losses[key].dtype == torch.float32, key
         assert torch.isfinite(losses[key]), key
+
+
+def test_bf16_autocast_with_a_sigmoid_focal_loss_is_refused_before_training():
+    from mmengine.config import Config
+
+    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.runner_utils import check_amp
+
+    cfg = Config(dict(model=dict(bbox_head=dict(loss_cls=dict(type="FocalLoss"))),
+                      optim_wrapper=dict(type="AmpOptimWrapper", dtype="bfloat16")))
+    with pytest.raises(ConfigError, match=r"model\.bbox_head\.loss_cls = FocalLoss.*--amp"):
+        check_amp(cfg)
+    cfg.optim_wrapper.dtype = "float16"
+    check_amp(cfg)  # fp16 is fine
+    from ds2d2_testlib import REPO
+
+    for path in (REPO / "configs").rglob("*.py"):  # no shipped config asks for it
+        if "_base_" not in path.parts and "Amp" in path.read_text():
+            check_amp(Config.fromfile(str(path)))

@@ -8,4 +8,5 @@
 _base_ = ['mmdet::_base_/schedules/schedule_2x.py', 'mmdet::_base_/default_runtime.py']
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.005, momentum=0.9, weight_decay=0.0001))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+# atomic saves: an interrupted save never loses the previous checkpoint (ds2d2_mm.engine)
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3))
