@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _parsed_config(path: str):
+    from mmengine.config import Config
+
+    return Config.fromfile(path)
+
+
+def load_config(path: str | Path):
+    """``Config.fromfile(path)``, parsed once per test session (a fresh copy each call): the
+    shipped configs resolve mmdet:: bases, which makes parsing the same file again costly."""
+    return copy.deepcopy(_parsed_config(str(path)))
 
 
 def _base_model(name: str) -> dict:

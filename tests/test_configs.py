@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ds2d2_testlib import REPO, build, make_batch, without_pretrained
-from mmengine.config import Config
+from ds2d2_testlib import REPO, build, load_config, make_batch, without_pretrained
 
 ALL = sorted(p for p in (REPO / "configs").rglob("*.py")
              if not any(part.startswith("_") for part in p.relative_to(REPO).parts))
@@ -29,7 +28,7 @@ OFFLINE = ("demo", "sam3")
 
 @pytest.mark.parametrize("path", ALL, ids=rel)
 def test_config_parses_and_names_only_imagenet_backbones_remotely(path):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(path)
     assert "model" in cfg
     text = cfg.pretty_text
     for prefix in ("torchvision://", "open-mmlab://", "http://", "https://"):
@@ -47,7 +46,7 @@ TINY_COUNTERPARTS = {
 
 
 def model_cfg(path: Path) -> dict:
-    model = without_pretrained(Config.fromfile(str(path)).model.to_dict())
+    model = without_pretrained(load_config(path).model.to_dict())
     if model["type"] == "SpectralDistiller":
         model.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
     if model["type"] == "HighFrequencyAmplifier":
@@ -76,7 +75,7 @@ def test_one_training_iteration(path):
 
 def test_distiller_configs_point_at_their_stage_configs():
     for path in TRAINABLE:
-        cfg = Config.fromfile(str(path))
+        cfg = load_config(path)
         if cfg.model.type != "SpectralDistiller":
             continue
         for key in ("teacher_config", "amplifier_config"):

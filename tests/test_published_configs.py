@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ds2d2_testlib import REPO
-from mmengine.config import Config
+from ds2d2_testlib import REPO, load_config
 
 DS2D2 = REPO / "configs" / "ds2d2"
 
@@ -41,7 +40,7 @@ def stages(distill: str) -> dict[str, Path]:
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_distill_weights_are_the_published_table(name):
     (low, high), (full, hf), kd = PUBLISHED[name]
-    dc = Config.fromfile(str(DS2D2 / name)).model.distill_cfg
+    dc = load_config(DS2D2 / name).model.distill_cfg
     assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
     assert dc.explicit.get("adapter_bias", False) is False
     assert dc.explicit.get("decomposer", "haar") == "haar"
@@ -58,7 +57,7 @@ def test_built_distiller_has_the_published_terms(name):
     from ds2d2_testlib import build
 
     (low, high), (full, hf), kd = PUBLISHED[name]
-    cfg = Config.fromfile(str(DS2D2 / name)).model.to_dict()
+    cfg = load_config(DS2D2 / name).model.to_dict()
     cfg.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
     cfg["student"]["backbone"]["init_cfg"] = None
     model = build(cfg)
@@ -78,7 +77,7 @@ def test_built_distiller_has_the_published_terms(name):
 def test_every_stage_has_the_published_schedule_and_data(name, stage):
     family = name.split("_r101_")[0]
     data = name.removesuffix(".py").rsplit("_", 1)[1]
-    cfg = Config.fromfile(str(stages(name)[stage]))
+    cfg = load_config(stages(name)[stage])
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ("SGD", LR[family], 0.9, 1e-4)
     assert cfg.auto_scale_lr.base_batch_size == 16
@@ -107,11 +106,11 @@ def test_every_stage_has_the_published_schedule_and_data(name, stage):
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_stages_point_at_each_other_after_24_epochs(name):
     paths = stages(name)
-    amp = Config.fromfile(str(paths["amplifier"])).model
+    amp = load_config(paths["amplifier"]).model
     teacher_work = f"work_dirs/{paths['teacher'].stem}/epoch_24.pth"
     assert amp.type == "HighFrequencyAmplifier" and amp.teacher_ckpt == teacher_work
     assert amp.decomposer == "haar"
-    dist = Config.fromfile(str(paths["distill"])).model
+    dist = load_config(paths["distill"]).model
     assert dist.teacher_ckpt == teacher_work
     assert dist.amplifier_ckpt == f"work_dirs/{paths['amplifier'].stem}/epoch_24.pth"
     assert Path(dist.teacher_config).resolve() == paths["teacher"].resolve()
@@ -124,7 +123,7 @@ ROTATED = DS2D2 / "rotated_retina_r101_r18_dota.py"
 
 
 def test_rotated_extension_starts_from_the_published_dota_weights():
-    dc = Config.fromfile(str(ROTATED)).model.distill_cfg
+    dc = load_config(ROTATED).model.distill_cfg
     (low, high), (full, hf), _ = PUBLISHED["retina_r101_r18_dota.py"]
     assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
     assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
@@ -136,7 +135,7 @@ SAM3_TEACHER = DS2D2 / "retina_sam3_r18_dior.py"
 
 
 def test_sam3_teacher_recipe_uses_the_published_retinanet_dior_weights():
-    dc = Config.fromfile(str(SAM3_TEACHER)).model.distill_cfg
+    dc = load_config(SAM3_TEACHER).model.distill_cfg
     (low, high), (full, hf), kd = PUBLISHED["retina_r101_r18_dior.py"]
     assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
     assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)

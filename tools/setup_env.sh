@@ -5,7 +5,13 @@
 # run skips finished steps and takes seconds. mmcv 2.1.0 is source-only on PyPI: it is built once
 # with its CPU (or, where nvcc and a CUDA torch exist, CUDA) ops, with the `-std=c++17` flag of its
 # setup.py raised to `-std=c++20` (ATen from torch >= 2.10 needs C++20), and the wheel is cached
-# outside the repo in $DS2D2_CACHE (default ~/.cache/ds2d2_mm) keyed by mmcv, torch and Python.
+# outside the repo in $DS2D2_CACHE (default ~/.cache/ds2d2_mm) keyed by mmcv, torch, Python and
+# the build recipe.
+#
+# The build recipe (measured on 2 cores, see README): no debug info and -O1 (Python's build flags
+# would add -g -O3; -DNDEBUG and -fwrapv, which they also carry, are kept), and for CPU builds
+# the 77 op sources grouped into 8 unity translation units (tools/mmcv_unity.py), since parsing
+# torch's headers is most of each file's compile time. MMCV_CFLAGS overrides the flags.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,22 +59,30 @@ cuda_ops=cpu
 if command -v nvcc >/dev/null 2>&1 && "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   cuda_ops=cuda
 fi
-wheel_dir=$CACHE/mmcv-$mmcv_v-torch$torch_v-$py_v-$cuda_ops
+MMCV_CFLAGS=${MMCV_CFLAGS:-"-DNDEBUG -fwrapv -O1 -g0"}
+unity=0
+[ "$cuda_ops" = cpu ] && unity=1
+recipe=$(printf '%s unity=%s\n' "$MMCV_CFLAGS" "$unity" | cat - "$root/tools/mmcv_unity.py" \
+  | sha256sum | cut -c1-10)
+wheel_dir=$CACHE/mmcv-$mmcv_v-torch$torch_v-$py_v-$cuda_ops-$recipe
 
 build_mmcv() {
   if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
     local src
     src=$(mktemp -d)
-    say "mmcv: building $mmcv_v with $cuda_ops ops against torch $torch_v (about 8 minutes on 2 cores)"
+    say "mmcv: building $mmcv_v with $cuda_ops ops against torch $torch_v (CFLAGS $MMCV_CFLAGS)"
     quiet "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
       "mmcv==$mmcv_v" -d "$src"
     tar -xzf "$src"/mmcv-"$mmcv_v".tar.gz -C "$src"
     sed -i 's/-std=c++17/-std=c++20/g' "$src/mmcv-$mmcv_v/setup.py"
+    if [ "$unity" = 1 ]; then
+      "$PY" "$root/tools/mmcv_unity.py" "$src/mmcv-$mmcv_v" || true  # falls back to per file
+    fi
     mkdir -p "$wheel_dir.tmp"
     local force=0
     [ "$cuda_ops" = cuda ] && force=1
     (cd "$src/mmcv-$mmcv_v" && MMCV_WITH_OPS=1 FORCE_CUDA=$force MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      "$PY" -m pip wheel --disable-pip-version-check -q --no-build-isolation --no-deps . -w "$wheel_dir.tmp")
+      CFLAGS="$MMCV_CFLAGS" "$PY" -m pip wheel --disable-pip-version-check -q --no-build-isolation --no-deps . -w "$wheel_dir.tmp")
     rm -rf "$wheel_dir" && mv "$wheel_dir.tmp" "$wheel_dir"
     rm -rf "$src"
   else
@@ -77,7 +91,7 @@ build_mmcv() {
   quiet "$PY" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall \
     "$wheel_dir"/mmcv-*.whl
 }
-step mmcv "$mmcv_v-$torch_v-$py_v-$cuda_ops" build_mmcv
+step mmcv "$mmcv_v-$torch_v-$py_v-$cuda_ops-$recipe" build_mmcv
 
 # mmcv's runtime requirements (it was installed without them above)
 step runtime "$(digest "$CONS" "$REQ/runtime.txt" "$REQ/sam3.txt" "$REQ/tests.txt")" \
