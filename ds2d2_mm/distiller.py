@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from mmdet.models.detectors import BaseDetector
@@ -244,9 +244,7 @@ class SpectralDistiller(BaseDetector):
         adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
         boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
         terms = dict(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
-        # published: the amplifiers read the raw student maps; the adapter is the explicit
-        # stream's. Maps on other grids than the teacher's are resized to them.
-        feats_amp = align_to(sp.feats, feats_t) if self.amplifier_reads_raw else adapted
+        feats_amp = self.amplifier_feats(sp.feats, adapted, feats_t)
         for amp in self.amplifiers:
             weight = float(self.distill_cfg["amplifiers"][amp.name])
             with torch.no_grad():
@@ -259,6 +257,13 @@ class SpectralDistiller(BaseDetector):
         losses.update(terms)
         self.check_finite(losses)
         return losses
+
+    def amplifier_feats(self, student: Sequence[Tensor], adapted: list[Tensor],
+                        teacher: list[Tensor]) -> list[Tensor]:
+        """What the amplifiers read of the student: its raw FPN maps (published; the 1x1 adapter
+        belongs to the explicit stream), resized to the teacher's grids where they differ, or the
+        adapted maps when the channels differ (an extension). Each level (N, C_t, H_l, W_l)."""
+        return align_to(student, teacher) if self.amplifier_reads_raw else adapted
 
     def check_finite(self, losses: dict[str, Tensor | list[Tensor]]) -> None:
         """Name the non-finite loss terms (task and distillation) with the iteration, and raise

@@ -34,6 +34,9 @@ def test_dior_converter_output_trains_the_dior_student_config(tmp_path):
 
     opts = [*data_root_options(root, "annotations/test.json"), "train_cfg.max_epochs=1",
             "model.backbone.init_cfg=None",
+            # 128 px instead of DIOR's 800: what is checked does not depend on the size
+            "train_dataloader.dataset.pipeline.2.scale=(128,128)",
+            "val_dataloader.dataset.pipeline.1.scale=(128,128)",
             "train_dataloader.num_workers=0",
             "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
             "val_dataloader.persistent_workers=False", "test_dataloader.num_workers=0",

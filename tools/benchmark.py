@@ -400,6 +400,7 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
     sp = model.strategy.student_pass(model.student, inputs, samples)
     feats_t = model.teacher_feats(inputs)
     adapted = model.explicit.adapter(sp.feats)
+    feats_amp = model.amplifier_feats(sp.feats, adapted, feats_t)
     boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in samples]
     img_shape = tuple(inputs.shape[-2:])
     grids = [tuple(model.explicit.decomposer(f)[0].shape[-2:]) for f in feats_t]
@@ -409,7 +410,7 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
         amp = amps[name]
         with torch.no_grad():
             inputs_t = amp.inputs(feats_t)
-        return model.strategy.kd_losses(amp.head, amp.inputs(adapted), inputs_t, samples, sp,
+        return model.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, samples, sp,
                                         model.kd_cls, model.kd_reg)
 
     def full_step() -> None:

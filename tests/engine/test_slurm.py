@@ -48,6 +48,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def failure(log: str) -> str:
+    """The lines of ``log`` that say why a run failed, else its end."""
+    lines = [ln for ln in log.splitlines() if "Error" in ln or "error" in ln]
+    return "\n".join(lines[-20:]) or log[-4000:]
+
+
 def fake_slurm(bin_dir: Path) -> None:
     bin_dir.mkdir()
     for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
@@ -71,7 +77,7 @@ def test_slurm_scripts_train_and_test_with_two_tasks(tmp_path):
                           str(work)], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600)
     log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
+    assert out.returncode == 0, failure(log)
     srun_args = (tmp_path / "srun_train.txt").read_text()
     for needle in ("-p part", "--job-name=ds2d2", "--gres=gpu:2", "--ntasks=2",
                    "--ntasks-per-node=2", "--cpus-per-task=1", "--launcher=slurm"):
@@ -94,5 +100,5 @@ def test_slurm_scripts_train_and_test_with_two_tasks(tmp_path):
                           "test_dataloader.persistent_workers=False"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
+    assert out.returncode == 0, failure(log)
     assert "Epoch(test)" in log and "Distributed launcher: slurm" in log, log[-3000:]
