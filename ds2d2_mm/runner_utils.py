@@ -10,7 +10,8 @@ from mmengine.config import Config
 
 from .weight_files import check_weight_files
 
-__all__ = ["add_launch_args", "check_amp", "check_checkpoint_fits", "check_weight_files",
+__all__ = ["add_launch_args", "check_amp", "check_checkpoint_fits", "check_distill_config",
+           "check_weight_files",
            "init_scope", "load_config", "make_runs_safe", "mm_base_model", "parse_launch_args",
            "prepare_config", "resume_checkpoint", "run_tool", "setup_cpu_distributed"]
 
@@ -117,6 +118,16 @@ def make_runs_safe(cfg: Config) -> list[str]:
         wrapper["type"] = GUARDED[wrapper.get("type", "OptimWrapper")]
         changes.append(f"optim_wrapper: {wrapper['type']} (distill_cfg.nonfinite='skip')")
     return changes
+
+
+def check_distill_config(cfg: Config) -> None:
+    """Validate a distiller's ``distill_cfg`` before anything else is checked or built (the KD
+    losses, which need the student, are checked when the model is built)."""
+    model = cfg.get("model", {})
+    if model.get("type") == "SpectralDistiller":
+        from .distill_config import merge_distill_cfg
+
+        merge_distill_cfg(model.get("distill_cfg"))
 
 
 def check_amp(cfg: Config) -> None:

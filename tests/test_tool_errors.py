@@ -19,13 +19,24 @@ def tool(*args: str) -> subprocess.CompletedProcess:
 
 def test_bad_distill_config_is_one_message_without_traceback(tmp_path):
     args = ["tools/train.py", str(DEMO / "retina_distill_synthetic.py"), "--work-dir",
-            str(tmp_path), "--cfg-options", "model.distill_cfg.amplifiers.hihg=1.0"]
+            str(tmp_path), "--cfg-options", "model.distill_cfg.amplifiers.hihg=1.0",
+            "model.teacher_ckpt=None", "model.amplifier_ckpt=None",
+            "model.allow_random_teacher=True"]
     out = tool(*args)
     assert out.returncode == 1
     assert "error:" in out.stderr and "amplifiers: unknown keys ['hihg']" in out.stderr
     assert "Traceback" not in out.stderr and "--debug" in out.stderr
     debug = tool(*args, "--debug")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_config_errors_come_before_checkpoint_checks(tmp_path):
+    """A wrong distill_cfg is reported even when the stage checkpoints do not exist yet."""
+    out = tool("tools/train.py", str(DEMO / "retina_distill_synthetic.py"), "--work-dir",
+               str(tmp_path), "--cfg-options", "model.distill_cfg.explicit.lambda_low=-1",
+               f"model.teacher_ckpt={tmp_path}/missing.pth")
+    assert out.returncode == 1
+    assert "distill_cfg.explicit.lambda_low must be finite and >= 0" in out.stderr
 
 
 def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path):

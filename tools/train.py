@@ -25,6 +25,7 @@ from ds2d2_mm.runner_utils import (  # noqa: E402
     add_launch_args,
     check_amp,
     check_checkpoint_fits,
+    check_distill_config,
     check_weight_files,
     make_runs_safe,
     parse_launch_args,
@@ -72,6 +73,7 @@ def build_runner(args: argparse.Namespace) -> Runner:
         cfg.resume, cfg.load_from = True, args.resume
     for change in make_runs_safe(cfg):
         print_log(f"train: {change}", logger="current")
+    check_distill_config(cfg)
     check_amp(cfg)
     check_weight_files(cfg.to_dict())
     setup_cpu_distributed(cfg)

@@ -330,16 +330,19 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
             "from ds2d2_mm.datasets import split_dota\n"
             f"split_dota({str(src)!r}, {str(tmp_path / 'out')!r}, size=128, gap=0, nproc=2,"
             " progress=False)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    log = tmp_path / "split.log"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 60
     while len(parent.children()) < 2 and time.time() < deadline:
         time.sleep(0.1)
     workers = parent.children()
-    assert len(workers) >= 2, "the pool did not start"
+    assert len(workers) >= 2, f"the pool did not start: {log.read_text()[-2000:]}"
     images = tmp_path / "out" / "images"
     while len(list(images.glob("*.png"))) < 20 and time.time() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, f"the split ended on its own: {log.read_text()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     gone, alive = psutil.wait_procs(workers, timeout=1.5)
