@@ -1,10 +1,38 @@
-"""Installs the ds2d2_mm plugin (the OpenMMLab stack is set up by tools/setup_env.sh)."""
+"""Installs the ds2d2_mm plugin (the OpenMMLab stack is set up by tools/setup_env.sh).
 
+A wheel carries the configs inside the package (``ds2d2_mm/configs``), so that the installed
+commands (``ds2d2-train``, ``ds2d2-pipeline``, ...) find the recipes outside a checkout; an
+editable install reads them from the checkout's ``configs/``.
+"""
+
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+
+#: Console commands: the tools a user runs from their own project.
+COMMANDS = {
+    "ds2d2-train": "ds2d2_mm.cli.train:run",
+    "ds2d2-test": "ds2d2_mm.cli.test:run",
+    "ds2d2-export-student": "ds2d2_mm.cli.export_student:run",
+    "ds2d2-pipeline": "ds2d2_mm.cli.pipeline:run",
+    "ds2d2-dior-to-coco": "ds2d2_mm.cli.dior_to_coco:run",
+    "ds2d2-split-dota": "ds2d2_mm.cli.split_dota:run",
+    "ds2d2-make-synthetic": "ds2d2_mm.cli.make_synthetic:run",
+}
+
+
+class BuildPyWithConfigs(build_py):
+    """Copies ``configs/`` into the built package (not for editable installs)."""
+
+    def run(self) -> None:
+        super().run()
+        if not getattr(self, "editable_mode", False) and (HERE / "configs").is_dir():
+            shutil.copytree(HERE / "configs", Path(self.build_lib) / "ds2d2_mm" / "configs",
+                            dirs_exist_ok=True)
 
 
 def read_requirements(name: str) -> list[str]:
@@ -34,4 +62,6 @@ setup(
     extras_require={"sam3": read_requirements("sam3"), "tests": read_requirements("tests")},
     include_package_data=True,
     zip_safe=False,
+    entry_points={"console_scripts": [f"{name} = {target}" for name, target in COMMANDS.items()]},
+    cmdclass={"build_py": BuildPyWithConfigs},
 )

@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .provenance import digest_tensor
 from .spectral import build_decomposer, high_frequency_map
 from .strategies import DistillStrategy
+from .weight_files import local_checkpoint
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -47,15 +48,42 @@ def drop_pretrained_init(cfg: dict) -> None:
         cfg["init_cfg"] = None
 
 
+def config_file(config: str | Path, what: str) -> tuple[str, str | None]:
+    """(path, package scope) of a config reference: a package-scoped name such as
+    ``mmdet::retinanet/retinanet_r50_fpn_1x_coco.py`` (resolved by mmengine's own lookup, the one
+    ``_base_`` uses), or a path relative to the working directory.
+
+    Raises:
+        ConfigError: naming the reference and what was looked for.
+    """
+    config = str(config)
+    if "::" in config:
+        try:
+            path, scope = Config._get_cfg_path(config, "")
+        except (FileNotFoundError, ModuleNotFoundError, ValueError, AssertionError) as err:
+            raise ConfigError(f"{what} config {config!r} cannot be resolved: {err}") from None
+        return path, scope
+    if not Path(config).is_file():
+        raise ConfigError(f"{what} config not found: {config!r} (working directory "
+                          f"{Path.cwd()}); give a path or a package-scoped name like "
+                          "'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'")
+    return config, None
+
+
 def model_cfg_of(config: str | Path | dict, what: str) -> ConfigDict:
-    """The ``model`` section of a config file, or ``config`` itself when it is a model dict."""
+    """The ``model`` section of a config (a file, a package-scoped name or a dict), or
+    ``config`` itself when it is a model dict. A model from another package's config, or from a
+    config with another ``default_scope``, is built in that scope (``_scope_``)."""
     if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise ConfigError(f"{what} config not found: {config}")
-        cfg = Config.fromfile(str(config))
+        path, scope = config_file(config, what)
+        cfg = Config.fromfile(path)
         if "model" not in cfg:
             raise ConfigError(f"{what} config {config} has no 'model' section")
-        return copy.deepcopy(cfg.model)
+        model = copy.deepcopy(cfg.model)
+        scope = cfg.get("default_scope", None) or scope
+        if scope and "_scope_" not in model:
+            model["_scope_"] = scope
+        return model
     cfg = ConfigDict(copy.deepcopy(dict(config)))
     return cfg.model if "model" in cfg else cfg
 
@@ -63,10 +91,11 @@ def model_cfg_of(config: str | Path | dict, what: str) -> ConfigDict:
 def stage_hint(config: str | Path | dict | None, stage: str) -> str:
     """'which stage writes this checkpoint, and the command that runs it'."""
     if isinstance(config, (str, Path)):
-        name = Path(config).stem
-        return (f"It is written by the {stage} stage: run `python tools/train.py {config}` "
-                f"(its checkpoint lands in work_dirs/{name}/), then point the config at it.")
-    return f"It is written by the {stage} stage (tools/train.py on the {stage} config)."
+        name = Path(str(config).split("::")[-1]).stem
+        return (f"It is written by the {stage} stage: run `ds2d2-train {config}` "
+                f"(`python tools/train.py` in a checkout; its checkpoint lands in "
+                f"work_dirs/{name}/), then point the config at it.")
+    return f"It is written by the {stage} stage (ds2d2-train on the {stage} config)."
 
 
 @MODELS.register_module()
@@ -92,6 +121,7 @@ class HighFrequencyAmplifier(BaseDetector):
         super().__init__(data_preprocessor=data_preprocessor or detector.get("data_preprocessor"),
                          init_cfg=init_cfg)
         detector.pop("init_cfg", None)
+        teacher_ckpt = local_checkpoint(teacher_ckpt, "model.teacher_ckpt")
         if teacher_ckpt is not None:
             # every weight comes from the teacher checkpoint: ImageNet initialisation of the
             # backbone would only fetch a file to overwrite it

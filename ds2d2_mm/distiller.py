@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .losses.explicit import align_to
 from .provenance import digest_hex, digest_tensor
 from .strategies import DistillStrategy, build_strategy
+from .weight_files import local_checkpoint
 
 
 def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
@@ -86,6 +87,8 @@ class SpectralDistiller(BaseDetector):
         for key, cfg in kd_cfgs.items():
             check_component(f"distill_cfg.{key}", cfg)
 
+        teacher_ckpt = local_checkpoint(teacher_ckpt, "model.teacher_ckpt")
+        amplifier_ckpt = local_checkpoint(amplifier_ckpt, "model.amplifier_ckpt")
         teacher_cfg = model_cfg_of(teacher_config, "teacher")
         teacher_cfg.pop("init_cfg", None)
         teacher = MODELS.build(teacher_cfg)

@@ -2,8 +2,9 @@
 
 teacher -> high-frequency amplifier -> distilled student, plus the student baseline under the
 same schedule, then evaluation of all four, export of the distilled student and a report. Each
-stage is an ordinary ``tools/train.py`` / ``tools/test.py`` command (printed before it runs, so
-users can run it alone) and is skipped when its checkpoint or metrics already exist.
+stage is an ordinary train / test command (``python -m ds2d2_mm.cli.train``, the module behind
+``ds2d2-train`` and ``tools/train.py``; printed before it runs, so users can run it alone), run in
+the current working directory, and is skipped when its checkpoint or metrics already exist.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StageError
+from .utils.paths import shipped_config
 
 REPO = Path(__file__).resolve().parents[1]
+#: torchrun's rendezvous port of multi-GPU stages (``PORT`` overrides it, as for dist_train.sh).
+DEFAULT_PORT = 29500
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Configs of one recipe (paths relative to the repo root)."""
+    """Configs of one recipe (paths below the shipped ``configs/``)."""
 
     teacher: str
     amplifier: str
@@ -118,7 +122,7 @@ class Pipeline:
     Args:
         preset: The recipe.
         work_root: Where each stage's work dir goes (``<work_root>/<config stem>``).
-        gpus: Number of GPUs per training stage (> 1 uses tools/dist_train.sh).
+        gpus: Number of GPUs per training stage (> 1 runs it with torchrun).
         extra_options: ``--cfg-options`` added to every train and test command (e.g. to shorten
             a run in tests).
         python: Interpreter that runs the tools.
@@ -142,7 +146,7 @@ class Pipeline:
         self.auto_scale_lr = auto_scale_lr
         self.data_root: Path | None = None
         if preset.synthetic_data:
-            self.data_root = Path(data_root or REPO / preset.synthetic_data).resolve()
+            self.data_root = Path(data_root or preset.synthetic_data).resolve()
             if data_root is not None:
                 self.extra = data_root_options(self.data_root) + self.extra
         self.t0 = time.time()
@@ -155,10 +159,19 @@ class Pipeline:
         """Print the command, then run it from the repo root; a failure stops the pipeline."""
         self.log("$ " + shlex.join(cmd))
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-        proc = subprocess.run(cmd, cwd=REPO, env=env)
+        proc = subprocess.run(cmd, env=env)
         if proc.returncode != 0:
             raise StageError(f"stage command failed with exit code {proc.returncode}: "
                              f"{shlex.join(cmd)}")
+
+    @staticmethod
+    def config(name: str) -> str:
+        """A preset's config as a path: relative to the working directory when below it."""
+        path = shipped_config(name)
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
 
     def work_dir(self, config: str) -> Path:
         return self.work_root / Path(config).stem
@@ -174,9 +187,12 @@ class Pipeline:
             return run
         opts = [*self.extra, *options]
         if self.gpus > 1:
-            cmd = ["bash", "tools/dist_train.sh", config, str(self.gpus)]
+            port = os.environ.get("PORT", str(DEFAULT_PORT))
+            cmd = [self.python, "-m", "torch.distributed.run", f"--nproc_per_node={self.gpus}",
+                   f"--master_port={port}", "-m", "ds2d2_mm.cli.train", self.config(config),
+                   "--launcher", "pytorch"]
         else:
-            cmd = [self.python, "tools/train.py", config]
+            cmd = [self.python, "-m", "ds2d2_mm.cli.train", self.config(config)]
         cmd += ["--work-dir", str(wd)]
         if self.auto_scale_lr:
             cmd += ["--auto-scale-lr"]
@@ -206,7 +222,7 @@ class Pipeline:
                 return
         self.log(f"{run.name}: evaluating")
         tmp = run.work_dir / "test_metrics.tmp.json"
-        cmd = [self.python, "tools/test.py", run.config, stamp, "--work-dir",
+        cmd = [self.python, "-m", "ds2d2_mm.cli.test", self.config(run.config), stamp, "--work-dir",
                str(run.work_dir / "test"), "--metrics-json", str(tmp)]
         opts = [*self.extra, *options]
         if opts:

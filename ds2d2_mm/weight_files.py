@@ -114,6 +114,27 @@ def check_loadable(path: str | Path, key: str) -> None:
             "objects that this project refuses to run") from err
 
 
+def local_checkpoint(path: str | None, key: str) -> str | None:
+    """The local file of a checkpoint reference: a local path as it is, a remote one
+    (``open-mmlab://``, ``torchvision://``, a model-zoo URL) from torch's hub cache, fetched once.
+
+    Raises:
+        WeightFileError: for an unknown model name, or a remote file that is neither cached nor
+            downloadable (naming ``key``, the URL and the cache path).
+    """
+    if path is None:
+        return None
+    try:
+        url = remote_url(str(path))
+    except KeyError as err:
+        raise WeightFileError(f"config key {key}: {err.args[0]}") from None
+    if url is None:
+        return str(path)
+    cached = fetch(url, key)
+    check_loadable(cached, key)
+    return str(cached)
+
+
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():

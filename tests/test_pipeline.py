@@ -144,6 +144,7 @@ def test_paper_presets_name_existing_configs(name):
 def test_auto_scale_lr_reaches_every_training_command(tmp_path, monkeypatch):
     from ds2d2_mm.pipeline import PRESETS, Pipeline
 
+    monkeypatch.delenv("PORT", raising=False)
     pipe = Pipeline(PRESETS["retina_dior"], work_root=tmp_path, gpus=4, auto_scale_lr=True)
     commands = []
 
@@ -156,6 +157,8 @@ def test_auto_scale_lr_reaches_every_training_command(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipe, "run_cmd", fake_run)
     pipe.train("teacher", PRESETS["retina_dior"].teacher)
-    assert commands[0][:4] == ["bash", "tools/dist_train.sh", "configs/ds2d2/retina_r101_dior.py",
-                               "4"]
-    assert "--auto-scale-lr" in commands[0]
+    cmd = commands[0]
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--nproc_per_node=4",
+                        "--master_port=29500"]
+    assert cmd[5:8] == ["-m", "ds2d2_mm.cli.train", "configs/ds2d2/retina_r101_dior.py"]
+    assert "--launcher" in cmd and "--auto-scale-lr" in cmd

@@ -1,32 +1,16 @@
 """Export the student of a DS2D2 distiller checkpoint for stock mmdet.
 
-    python tools/export_student.py work_dirs/retina_r101_r18_dior/epoch_24.pth student.pth
-    python tools/test.py configs/ds2d2/retina_r18_dior.py student.pth
+Thin wrapper of ``ds2d2_mm.cli.export_student`` (installed as the ``ds2d2-export-student`` command).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from ds2d2_mm.export import export_student  # noqa: E402
-from ds2d2_mm.runner_utils import run_tool  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Parse arguments and export."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    p.add_argument("checkpoint", help="SpectralDistiller checkpoint")
-    p.add_argument("out", help="output file for the student alone")
-    p.add_argument("--debug", action="store_true", help="show the traceback of a known error")
-    args = p.parse_args(argv)
-    counts = export_student(args.checkpoint, args.out)
-    print(f"wrote {args.out}: {counts['exported']} student tensors "
-          f"({counts['dropped']} distillation-only tensors left out)")
-
+from ds2d2_mm.cli.export_student import main, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    sys.exit(run_tool(main))
+    sys.exit(run())

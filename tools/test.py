@@ -1,73 +1,16 @@
 """Evaluate a checkpoint (mmdet or mmrotate config, DS2D2 distillers included).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--cfg-options ...]
+Thin wrapper of ``ds2d2_mm.cli.test`` (installed as the ``ds2d2-test`` command).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from ds2d2_mm.checkpoint import CheckpointError  # noqa: E402
-from ds2d2_mm.runner_utils import (  # noqa: E402
-    add_launch_args,
-    check_checkpoint_fits,
-    check_weight_files,
-    parse_launch_args,
-    prepare_config,
-    run_tool,
-    setup_cpu_distributed,
-)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line of the standard MM test tool."""
-    p = argparse.ArgumentParser(description="Test a detector with the ds2d2_mm plugin")
-    p.add_argument("config", help="test config file path")
-    p.add_argument("checkpoint", help="checkpoint file")
-    p.add_argument("--work-dir", help="the dir to save the evaluation metrics")
-    p.add_argument("--out", help="dump raw predictions to this pickle file")
-    p.add_argument("--metrics-json", help="also write the returned metrics to this json file")
-    add_launch_args(p)
-    return parse_launch_args(p, argv)
-
-
-def build_runner(args: argparse.Namespace) -> Runner:
-    """A runner that loads ``args.checkpoint`` and runs the test loop."""
-    cfg = prepare_config(args)
-    if not os.path.isfile(args.checkpoint):
-        raise CheckpointError(f"checkpoint not found: {args.checkpoint}")
-    cfg.load_from = args.checkpoint
-    check_weight_files(cfg.to_dict(), training=False)
-    setup_cpu_distributed(cfg)
-    if args.out:
-        from mmengine.evaluator import DumpResults
-
-        runner_out = DumpResults(out_file_path=args.out)
-    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
-    check_checkpoint_fits(runner.model, args.checkpoint, "checkpoint")
-    if args.out:
-        runner.test_evaluator.metrics.append(runner_out)
-    return runner
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """Build the runner and test; returns the metrics."""
-    args = parse_args(argv)
-    metrics = build_runner(args).test()
-    if args.metrics_json:
-        Path(args.metrics_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2, default=float))
-    return metrics
-
+from ds2d2_mm.cli.test import build_runner, main, parse_args, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    sys.exit(run_tool(main))
+    sys.exit(run())

@@ -1,93 +1,16 @@
 """Train a detector (an mmdet or mmrotate config, DS2D2 distillers included).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--auto-scale-lr]
-        [--accept-changed-checkpoints] [--cfg-options k=v ...] [--debug]
-
-Before the first iteration it checks every checkpoint the config names (and fetches remote
-ImageNet / model-zoo weights into torch's hub cache), that a file to resume from fits the model,
-and the distillation config; checkpoints are saved atomically (SafeCheckpointHook). A known error
-is printed as one message with exit code 1 (--debug shows the traceback).
+Thin wrapper of ``ds2d2_mm.cli.train`` (installed as the ``ds2d2-train`` command).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from ds2d2_mm.runner_utils import (  # noqa: E402
-    add_launch_args,
-    check_amp,
-    check_checkpoint_fits,
-    check_distill_config,
-    check_weight_files,
-    make_runs_safe,
-    parse_launch_args,
-    prepare_config,
-    resume_checkpoint,
-    run_tool,
-    setup_cpu_distributed,
-)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line of the standard MM train tool."""
-    p = argparse.ArgumentParser(description="Train a detector with the ds2d2_mm plugin")
-    p.add_argument("config", help="train config file path")
-    p.add_argument("--work-dir", help="the dir to save logs and models")
-    p.add_argument("--amp", action="store_true", help="automatic mixed precision (fp16)")
-    p.add_argument("--auto-scale-lr", action="store_true",
-                   help="scale the lr from auto_scale_lr.base_batch_size to the run's batch")
-    p.add_argument("--resume", nargs="?", type=str, const="auto",
-                   help="resume from CKPT, or from the latest checkpoint in the work dir")
-    p.add_argument("--accept-changed-checkpoints", action="store_true",
-                   help="go on when a teacher or amplifier file differs from the one the "
-                        "checkpoint being resumed (or the amplifier stage) was trained with")
-    add_launch_args(p)
-    return parse_launch_args(p, argv)
-
-
-def build_runner(args: argparse.Namespace) -> Runner:
-    """The configured runner; every check happens before training starts."""
-    cfg = prepare_config(args)
-    if args.amp:
-        wrapper = cfg.optim_wrapper.get("type", "OptimWrapper")
-        cfg.optim_wrapper.type = ("GuardedAmpOptimWrapper" if wrapper.startswith("Guarded")
-                                  else "AmpOptimWrapper")
-        cfg.optim_wrapper.loss_scale = "dynamic"
-    if args.auto_scale_lr:
-        if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
-            raise KeyError(f"{args.config}: --auto-scale-lr needs auto_scale_lr.base_batch_size")
-        cfg.auto_scale_lr.enable = True
-    if args.accept_changed_checkpoints and cfg.model.get("type") == "SpectralDistiller":
-        cfg.model.setdefault("distill_cfg", {})["checkpoint_changes"] = "warn"
-    if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    for change in make_runs_safe(cfg):
-        print_log(f"train: {change}", logger="current")
-    check_distill_config(cfg)
-    check_amp(cfg)
-    check_weight_files(cfg.to_dict())
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
-    resume = resume_checkpoint(cfg)
-    if resume is not None:
-        check_checkpoint_fits(runner.model, resume, "checkpoint to resume from")
-    return runner
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Build the runner and train."""
-    build_runner(parse_args(argv)).train()
-
+from ds2d2_mm.cli.train import build_runner, main, parse_args, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    sys.exit(run_tool(main))
+    sys.exit(run())

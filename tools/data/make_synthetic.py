@@ -1,51 +1,16 @@
 """Generates the built-in synthetic aerial dataset (COCO json + DOTA-style labels).
 
-Example:
-    python tools/data/make_synthetic.py --out data/synthetic            # default size
-    python tools/data/make_synthetic.py --out data/synthetic --force    # regenerate
+Thin wrapper of ``ds2d2_mm.cli.make_synthetic`` (installed as the ``ds2d2-make-synthetic`` command).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from ds2d2_mm.datasets.report import format_summary  # noqa: E402
-from ds2d2_mm.datasets.synthetic import (  # noqa: E402
-    generate_synthetic_dataset,
-    synthetic_dataset_is_complete,
-)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="data/synthetic", help="dataset root")
-    parser.add_argument("--num-train", type=int, default=240)
-    parser.add_argument("--num-val", type=int, default=60)
-    parser.add_argument("--img-size", type=int, default=192)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true",
-                        help="regenerate even when a complete dataset is there")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    params = dict(num_train=args.num_train, num_val=args.num_val, img_size=args.img_size,
-                  seed=args.seed)
-    if not args.force and synthetic_dataset_is_complete(args.out, **params):
-        print(f"{args.out}: a complete dataset with these parameters is there, nothing to do "
-              "(--force regenerates it)")
-        return 0
-    start = time.perf_counter()
-    summary = generate_synthetic_dataset(args.out, **params)
-    print(format_summary(f"synthetic dataset ({time.perf_counter() - start:.1f} s)", summary))
-    return 0
-
+from ds2d2_mm.cli.make_synthetic import main, parse_args, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

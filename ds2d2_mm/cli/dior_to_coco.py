@@ -1,0 +1,51 @@
+"""Converts DIOR (official layout) to COCO json files, one per split.
+
+Example:
+    ds2d2-dior-to-coco --root data/DIOR --out data/DIOR/annotations \
+        --splits trainval test train val
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ds2d2_mm.datasets.dior import DIOR_SPLITS, convert_dior
+from ds2d2_mm.datasets.io import DatasetError
+from ds2d2_mm.datasets.report import format_summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="DIOR root (JPEGImages-*, Annotations, "
+                        "ImageSets)")
+    parser.add_argument("--out", required=True, help="output folder of <split>.json")
+    parser.add_argument("--splits", nargs="+", default=["trainval", "test"], choices=DIOR_SPLITS)
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip and count images with a bad annotation or image file")
+    parser.add_argument("--nproc", type=int, default=4,
+                        help="worker processes that parse annotations and decode images")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary = convert_dior(args.root, args.out, args.splits, skip_bad=args.skip_bad,
+                               progress=not args.no_progress, nproc=args.nproc)
+    except DatasetError as err:
+        print(f"error: {err}\n(use --skip-bad to skip such images)", file=sys.stderr)
+        return 1
+    print(format_summary("DIOR -> COCO", summary))
+    return 0
+
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point of ``ds2d2-dior-to-coco`` and ``tools/data/dior_to_coco.py``."""
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

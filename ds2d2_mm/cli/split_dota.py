@@ -1,0 +1,55 @@
+"""Splits DOTA v1.0 images and labels into overlapping patches (resumable, parallel).
+
+Example:
+    ds2d2-split-dota --src data/DOTA/train --out data/DOTA/split_1024/trainval \
+        --size 1024 --gap 200 --nproc 4 --coco-json data/DOTA/split_1024/trainval/hbb.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ds2d2_mm.datasets.dota_split import split_dota
+from ds2d2_mm.datasets.io import DatasetError
+from ds2d2_mm.datasets.report import format_summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", required=True, help="folder with images/ and labelTxt/")
+    parser.add_argument("--out", required=True, help="output folder (images/, annfiles/)")
+    parser.add_argument("--size", type=int, default=1024, help="patch side in pixels")
+    parser.add_argument("--gap", type=int, default=200, help="overlap of patches in pixels")
+    parser.add_argument("--iof-thr", type=float, default=0.7,
+                        help="minimum share of an object's area inside a patch to keep it")
+    parser.add_argument("--nproc", type=int, default=4, help="worker processes")
+    parser.add_argument("--coco-json", default=None,
+                        help="also write a COCO json of horizontal boxes here")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip and count images with a bad label file or image")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary = split_dota(args.src, args.out, size=args.size, gap=args.gap,
+                             iof_thr=args.iof_thr, nproc=args.nproc, coco_json=args.coco_json,
+                             skip_bad=args.skip_bad, progress=not args.no_progress)
+    except DatasetError as err:
+        print(f"error: {err}\n(use --skip-bad to skip such images)", file=sys.stderr)
+        return 1
+    print(format_summary("DOTA split", summary))
+    return 0
+
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point of ``ds2d2-split-dota`` and ``tools/data/split_dota.py``."""
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
