@@ -11,7 +11,15 @@ from .checkpoint import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-from . import backbones, datasets, engine, hooks, optim, spectral  # noqa: E402,F401  (registration)
+from . import (  # noqa: E402,F401  (registration)
+    backbones,
+    datasets,
+    engine,
+    evaluation,
+    hooks,
+    optim,
+    spectral,
+)
 from .amplifiers import HighFrequencyAmplifier, KnowledgeAmplifierBuilder  # noqa: E402
 from .distiller import SpectralDistiller  # noqa: E402
 from .losses import (  # noqa: E402

@@ -33,6 +33,7 @@ __all__ = [
     "disw_weights_reference",
     "disw_weights_rotated",
     "disw_weights_rotated_reference",
+    "normalise_angle",
 ]
 
 #: Columns of a horizontal box: x1, y1, x2, y2.
@@ -135,6 +136,15 @@ def _scaled(coord: Tensor, grid_size: Tensor | int, img_size: int) -> Tensor:
 def _cell_centre(index: Tensor, img_size: int, grid_size: Tensor | int) -> Tensor:
     """Pixel coordinate of cell centres: ``((index + 0.5) * img_size) / grid_size``."""
     return (index + _CELL_CENTRE) * img_size / grid_size
+
+
+def normalise_angle(angle: Tensor) -> Tensor:
+    """Angles outside mmrotate's ``'le90'`` range ``[-pi/2, pi/2)`` brought into it (a rectangle
+    turned by pi is the same rectangle); angles already in the range are returned unchanged,
+    bit for bit."""
+    half = math.pi / 2
+    outside = (angle < -half) | (angle >= half)
+    return torch.where(outside, torch.remainder(angle + half, math.pi) - half, angle)
 
 
 def _box_local(dx: Tensor, dy: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
@@ -330,6 +340,7 @@ def _rotated_maps(
     grid_h, grid_w, level_offset = (per_entry(t.unsqueeze(1)) for t in table.unbind(1))
     grid_hf, grid_wf = grid_h.to(_ACC_DTYPE), grid_w.to(_ACC_DTYPE)
     cx, cy, bw, bh, angle = (per_entry(c.unsqueeze(0)) for c in coords.unbind(1))
+    angle = normalise_angle(angle)
     image = per_entry(batch.unsqueeze(0))
     base = level_offset + image * grid_h * grid_w
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -402,7 +413,9 @@ def disw_weights_rotated(
     cells whose centre p satisfies ``|u| <= bw / 2`` and ``|v| <= bh / 2`` (boundary
     included), where ``u = dx cos a + dy sin a``, ``v = dy cos a - dx sin a`` and
     ``(dx, dy) = p - (cx, cy)``: ``a`` turns the box's width axis from the image x axis towards
-    the image y axis (clockwise on screen), as in mmrotate's ``'le90'`` ``RotatedBoxes``. A box
+    the image y axis (clockwise on screen), as in mmrotate's ``'le90'`` ``RotatedBoxes``; angles
+    outside ``[-pi/2, pi/2)`` are first brought into it (:func:`normalise_angle`). A box of zero
+    width or height covers the cell centres on its segment (boundary included). A box
     that covers no cell centre covers instead the single cell ``(floor(cy * h / H),
     floor(cx * w / W))`` holding its centre, if that cell is on the grid. Every covered cell gets
     ``1 / (cells covered)``; the map is 1 plus the sum over boxes.
@@ -440,6 +453,7 @@ def disw_weights_rotated_reference(
     for i, image_boxes in enumerate(boxes):
         for box in image_boxes.reshape(-1, RBOX_DIM).to(_ACC_DTYPE):
             cx, cy, bw, bh, angle = box.unbind()
+            angle = normalise_angle(angle)
             dx = centre_x.unsqueeze(0) - cx
             dy = centre_y.unsqueeze(1) - cy
             u, v = _box_local(dx, dy, torch.cos(angle), torch.sin(angle))

@@ -71,14 +71,20 @@ PRESETS: dict[str, Preset] = {
         baseline="configs/ds2d2/faster_rcnn_r18_dota.py",
         distill="configs/ds2d2/faster_rcnn_r101_r18_dota.py",
         work_root="work_dirs/faster_rcnn_dota"),
-    # oriented boxes (mmrotate; this project's extension); its metric is DOTA mAP, so run it
-    # with --no-report
+    # oriented boxes (mmrotate; this project's extension); their metric is DOTA mAP, so run
+    # them with --no-report
     "rotated_retina_dota": Preset(
         teacher="configs/ds2d2/rotated_retina_r101_dota.py",
         amplifier="configs/ds2d2/rotated_retina_r101_hfamp_dota.py",
         baseline="configs/ds2d2/rotated_retina_r18_dota.py",
         distill="configs/ds2d2/rotated_retina_r101_r18_dota.py",
         work_root="work_dirs/rotated_retina_dota"),
+    "oriented_rcnn_dota": Preset(
+        teacher="configs/ds2d2/oriented_rcnn_r101_dota.py",
+        amplifier="configs/ds2d2/oriented_rcnn_r101_hfamp_dota.py",
+        baseline="configs/ds2d2/oriented_rcnn_r18_dota.py",
+        distill="configs/ds2d2/oriented_rcnn_r101_r18_dota.py",
+        work_root="work_dirs/oriented_rcnn_dota"),
 }
 
 

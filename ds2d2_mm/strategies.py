@@ -269,7 +269,9 @@ class SingleStageStrategy(DistillStrategy):
 
 @STRATEGIES.register_module()
 class TwoStageStrategy(DistillStrategy):
-    """Two-stage detectors with a standard RoI head (Faster R-CNN and kin).
+    """Two-stage detectors with a standard RoI head (Faster R-CNN and kin, and mmrotate's
+    Oriented R-CNN, whose RoIs are rotated: its own RoI extractor pools them with rotated
+    RoIAlign, and its deltas have 5 components).
 
     KD runs on the RoIs that the student's RoI head assigned and sampled from its own proposals:
     KL divergence with temperature on the class logits, and L1 on the regression deltas of the
@@ -289,6 +291,15 @@ class TwoStageStrategy(DistillStrategy):
         return getattr(getattr(self.amplifier_head(detector), "bbox_head", None), "num_classes",
                        None)
 
+    def box_type(self, detector: BaseDetector) -> str:
+        """Rotated for RoI heads that regress oriented boxes (mmrotate's Oriented R-CNN:
+        ``predict_box_type='rbox'``, a 5-component delta coder)."""
+        bbox_head = getattr(self.amplifier_head(detector), "bbox_head", None)
+        coder = getattr(bbox_head, "bbox_coder", None)
+        rotated = (getattr(bbox_head, "predict_box_type", "hbox") == "rbox"
+                   or getattr(coder, "encode_size", 4) == 5)
+        return "rotated" if rotated else "horizontal"
+
     def kd_inputs(self, student: BaseDetector) -> dict[str, str]:
         """Softmax logits (C + 1 classes) and regression deltas of the RoI head."""
         loss_cls = getattr(student.roi_head.bbox_head, "loss_cls", None)
@@ -303,7 +314,8 @@ class TwoStageStrategy(DistillStrategy):
 
     @staticmethod
     def sampled_rois(sp: StudentPass) -> Tensor:
-        """(R, 5) RoIs that the student's RoI head sampled in its own loss call."""
+        """(R, 1 + B) RoIs (batch index, then 4 horizontal or 5 oriented box components) that
+        the student's RoI head sampled in its own loss call."""
         rec = sp.extras.get("bbox_loss")
         if rec is None:
             raise RuntimeError("TwoStageStrategy: the student's roi_head.bbox_loss was not called")
@@ -317,8 +329,8 @@ class TwoStageStrategy(DistillStrategy):
         Classification: ``kd_cls`` on the (R, C + 1) logits (KL with temperature, summed over
         RoIs). Regression: ``kd_reg`` between the deltas of the teacher's top foreground class
         (softmax at T = 1 over all logits, background dropped) of student and teacher, weighted
-        per RoI by that class's probability ``conf`` and divided by ``D * sum(conf)`` (D = 4
-        delta components).
+        per RoI by that class's probability ``conf`` and divided by ``D * sum(conf)`` (D delta
+        components: 4, or 5 for oriented RoIs).
         """
         rois = self.sampled_rois(sp)
         out_s = head._bbox_forward(feats_s, rois)

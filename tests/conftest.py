@@ -27,3 +27,15 @@ def _registered() -> None:
 
     register_all_modules(init_default_scope=True)
     import ds2d2_mm  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def rotate_scope():
+    """mmrotate's modules registered and its scope the default one, for a test module."""
+    pytest.importorskip("mmrotate")
+    from mmengine.registry import DefaultScope
+    from mmrotate.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope("mmrotate"):
+        yield

@@ -206,6 +206,47 @@ def test_rotated_tiny_box_falls_back_to_its_centre_cell():
     torch.testing.assert_close(out, expected, atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("func", [disw_weights_rotated, disw_weights_rotated_reference])
+def test_rotated_zero_width_and_zero_size_boxes(func):
+    # 8x8 input, 4x4 grid: cell centres at 1, 3, 5, 7 px.
+    on_line = torch.tensor([[3.0, 4.0, 0.0, 8.0, 0.0]])  # segment x = 3: column 1, rows 0..3
+    out = func([on_line], (8, 8), (4, 4))[0, 0]
+    expected = torch.ones(4, 4)
+    expected[:, 1] += 0.25
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    between = torch.tensor([[4.0, 4.0, 0.0, 8.0, 0.0]])  # x = 4 holds no centre: centre cell
+    out = func([between], (8, 8), (4, 4))[0, 0]
+    expected = torch.ones(4, 4)
+    expected[2, 2] += 1
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    point = torch.tensor([[5.0, 3.0, 0.0, 0.0, 0.7]])  # a point on the centre of cell (1, 2)
+    out = func([point], (8, 8), (4, 4))[0, 0]
+    expected = torch.ones(4, 4)
+    expected[1, 2] += 1
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    assert torch.isfinite(func([torch.zeros(3, 5)], (8, 8), (4, 4))).all()
+
+
+@pytest.mark.parametrize("turns", [-3, -1, 1, 2, 7])
+@pytest.mark.parametrize("func", [disw_weights_rotated, disw_weights_rotated_reference])
+def test_rotated_angles_outside_le90_are_normalised(turns, func):
+    from ds2d2_mm.disw import normalise_angle
+
+    boxes = random_rboxes(120, 21)
+    turned = boxes.double().clone()
+    turned[:, 4] += turns * math.pi  # the same rectangles, angles outside [-pi/2, pi/2)
+    assert not ((turned[:, 4] >= -math.pi / 2) & (turned[:, 4] < math.pi / 2)).all()
+    torch.testing.assert_close(func([turned], IMG, (40, 40)), func([boxes], IMG, (40, 40)),
+                               atol=0, rtol=0)
+    angles = torch.tensor([-math.pi / 2, 0.3, math.pi / 2, 3 * math.pi / 2 + 0.1, -7.0, 1e4],
+                          dtype=torch.float64)
+    norm = normalise_angle(angles)
+    assert ((norm >= -math.pi / 2) & (norm < math.pi / 2)).all()
+    assert norm[0] == angles[0] and norm[1] == angles[1]  # in range: unchanged, bit for bit
+    torch.testing.assert_close(torch.sin(2 * norm), torch.sin(2 * angles))  # same rectangle
+    torch.testing.assert_close(torch.cos(2 * norm), torch.cos(2 * angles))
+
+
 @pytest.mark.parametrize("grid", GRIDS)
 @pytest.mark.parametrize("max_candidates", [97, 1 << 20])
 def test_rotated_matches_reference(grid, max_candidates):

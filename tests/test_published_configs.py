@@ -131,6 +131,19 @@ def test_rotated_extension_starts_from_the_published_dota_weights():
     assert "extension" in ROTATED.read_text()
 
 
+ORIENTED_RCNN = DS2D2 / "oriented_rcnn_r101_r18_dota.py"
+
+
+def test_oriented_rcnn_extension_starts_from_the_published_faster_rcnn_dota_weights():
+    dc = load_config(ORIENTED_RCNN).model.distill_cfg
+    (low, high), (full, hf), kd = PUBLISHED["faster_rcnn_r101_r18_dota.py"]
+    assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
+    assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
+    assert (dc.kd_cls.to_dict(), dc.kd_reg.to_dict()) == (kd["kd_cls"], kd["kd_reg"])
+    assert dc.explicit.adapter_bias is False
+    assert "extension" in ORIENTED_RCNN.read_text()
+
+
 SAM3_TEACHER = DS2D2 / "retina_sam3_r18_dior.py"
 
 
@@ -145,7 +158,7 @@ def test_sam3_teacher_recipe_uses_the_published_retinanet_dior_weights():
 #: Every config whose text says "published" is checked above (or, for the bases, through the
 #: stage configs that inherit them); a new claim must be added to these tests.
 CHECKED = {*(DS2D2 / n for n in PUBLISHED), *(p for n in PUBLISHED for p in stages(n).values()),
-           ROTATED, SAM3_TEACHER, REPO / "configs/_base_/schedules/ds2d2_2x.py",
+           ROTATED, ORIENTED_RCNN, SAM3_TEACHER, REPO / "configs/_base_/schedules/ds2d2_2x.py",
            REPO / "configs/_base_/retinanet_r101_recipe.py",
            REPO / "configs/_base_/faster_rcnn_r101_recipe.py"}
 

@@ -11,53 +11,7 @@ import torch
 from ds2d2_testlib import without_pretrained
 
 mmrotate = pytest.importorskip("mmrotate")
-
-CONFIG = (Path(mmrotate.__file__).parent / ".mim" / "configs" / "rotated_retinanet"
-          / "rotated-retinanet-rbox-le90_r50_fpn_1x_dota.py")
-
-
-@pytest.fixture(scope="module")
-def rotate_scope():
-    from mmengine.registry import DefaultScope
-    from mmrotate.utils import register_all_modules
-
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope("mmrotate"):
-        yield
-
-
-def tiny_rotated_retinanet(width: int = 8, fpn: int = 16) -> dict:
-    from mmengine.config import Config
-
-    cfg = copy.deepcopy(Config.fromfile(str(CONFIG)).model.to_dict())
-    cfg["backbone"].update(depth=18, base_channels=width, init_cfg=None, frozen_stages=-1,
-                           norm_eval=False)
-    cfg["neck"].update(in_channels=[width * 2**i for i in range(4)], out_channels=fpn)
-    cfg["bbox_head"].update(in_channels=fpn, feat_channels=fpn, stacked_convs=1, num_classes=3)
-    return cfg
-
-
-def build_rot(cfg: dict):
-    from mmengine.config import ConfigDict
-    from mmrotate.registry import MODELS
-
-    torch.manual_seed(0)
-    model = MODELS.build(ConfigDict(cfg))
-    model.init_weights()
-    return model.train()
-
-
-def rotated_batch(model, boxes=(4, 3)):
-    from mmrotate.testing import demo_mm_inputs
-
-    packed = demo_mm_inputs(batch_size=len(boxes), image_shapes=[(3, 64, 64)] * len(boxes),
-                            num_items=list(boxes), num_classes=3, use_box_type=True)
-    data = model.data_preprocessor(packed, True)
-    return data["inputs"], data["data_samples"]
-
-
-def total(losses):
-    return sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if "loss" in k)
+from rotated_testlib import build_rot, rotated_batch, tiny_rotated_retinanet, total  # noqa: E402
 
 
 def test_rotated_retinanet_from_mmrotate_config_trains_one_step(rotate_scope):
@@ -108,8 +62,8 @@ def test_rotated_student_defaults_to_the_gaussian_distance_kd(rotate_scope):
     assert type(build_rot(cfg).kd_reg).__name__ == "KDRotatedGDLoss"
 
 
-ROTATED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "ds2d2")
-                         .glob("rotated_*.py"))
+_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "ds2d2"
+ROTATED_CONFIGS = sorted([*_CONFIG_DIR.glob("rotated_*.py"), *_CONFIG_DIR.glob("oriented_*.py")])
 
 
 @pytest.mark.parametrize("path", ROTATED_CONFIGS, ids=lambda p: p.name)

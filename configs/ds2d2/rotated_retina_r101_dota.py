@@ -10,6 +10,10 @@ train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root, ann_file='val/annfiles/',
                                    data_prefix=dict(img_path='val/images/')))
 test_dataloader = val_dataloader
+# tools/test.py scores whole val images: patch detections merged back (rotated NMS across patches),
+# against the source label files (DOTAWholeImageMetric); training validates on patches
+test_evaluator = dict(_delete_=True, type='DOTAWholeImageMetric',
+                      ann_dir='data/DOTA/val/labelTxt/', iou_thrs=[0.5])
 model = dict(
     backbone=dict(
         depth=101,

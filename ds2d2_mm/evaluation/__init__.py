@@ -1,0 +1,30 @@
+"""Evaluation: whole-image DOTA scoring and Task1 submission from patch predictions.
+
+``DOTAWholeImageMetric`` is registered in mmrotate's ``METRICS`` (oriented predictions need
+mmrotate) when mmrotate is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .dota_merge import (
+    PatchDetections,
+    merge_patch_detections,
+    parse_patch_id,
+    rbox_corners,
+    write_task1_submission,
+)
+
+if importlib.util.find_spec("mmrotate") is not None:
+    from mmrotate.registry import METRICS as _ROTATE_METRICS
+
+    from .dota_metric import DOTAWholeImageMetric, load_whole_image_annotations, register
+
+    register(_ROTATE_METRICS)
+    __all__ = ["DOTAWholeImageMetric", "load_whole_image_annotations"]
+else:
+    __all__ = []
+
+__all__ += ["PatchDetections", "merge_patch_detections", "parse_patch_id", "rbox_corners",
+            "write_task1_submission"]
