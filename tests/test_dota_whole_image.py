@@ -269,3 +269,72 @@ def test_test_tool_scores_whole_val_images_and_writes_the_test_submission(tiny_d
     assert len(files) == 15 and (root / "test_sub" / "test_sub.zip").is_file()
     lines = [s for f in (root / "test_sub").glob("Task1_*.txt") for s in f.read_text().splitlines()]
     assert lines and all(re.match(r"^P0100 \d\.\d{4}( -?\d+\.\d{2}){8}$", s) for s in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# tools/train.py: the Oriented R-CNN distiller config on split DOTA patches, given its teacher
+# and amplifier checkpoints (tiny widths, random weights)
+# ---------------------------------------------------------------------------------------------
+TINY_DETECTOR = """dict(
+    backbone=dict(depth=18, base_channels={width}, init_cfg=None),
+    neck=dict(in_channels=[{width}, {w2}, {w4}, {w8}], out_channels=16),
+    rpn_head=dict(in_channels=16, feat_channels=16),
+    roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
+                  bbox_head=dict(in_channels=16, fc_out_channels=32)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100),
+                   rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=100), rcnn=dict(max_per_img=50)))"""
+
+
+def tiny_detector(width: int) -> str:
+    return TINY_DETECTOR.format(width=width, w2=2 * width, w4=4 * width, w8=8 * width)
+
+
+TRAIN_DATA = """
+data_root = '{root}/split/'
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(
+    data_root=data_root, ann_file='val/annfiles/', data_prefix=dict(img_path='val/images/')))
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(
+    data_root=data_root, ann_file='val/annfiles/', data_prefix=dict(img_path='val/images/')))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1)
+"""
+
+
+@pytest.mark.slow
+def test_train_tool_distils_an_oriented_rcnn_on_split_dota_patches(tiny_dota):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmrotate.registry import MODELS
+
+    root = tiny_dota
+    teacher_cfg, amp_cfg, distill_cfg = (root / f"{n}.py" for n in ("t", "amp", "distill"))
+    configs = REPO / "configs" / "ds2d2"
+    teacher_cfg.write_text(f"_base_ = ['{configs}/oriented_rcnn_r101_dota.py']\n"
+                           f"model = {tiny_detector(16)}\n")
+    amp_cfg.write_text(f"_base_ = ['{configs}/oriented_rcnn_r101_hfamp_dota.py']\n"
+                       f"model = dict(detector={tiny_detector(16)}, teacher_config='{teacher_cfg}',"
+                       f" teacher_ckpt='{root}/t.pth')\n")
+    with DefaultScope.overwrite_default_scope("mmrotate"):
+        torch.manual_seed(1)
+        teacher = MODELS.build(Config.fromfile(str(teacher_cfg)).model)
+        teacher.init_weights()
+        torch.save({"state_dict": teacher.state_dict(), "meta": {}}, root / "t.pth")
+        amp = MODELS.build(Config.fromfile(str(amp_cfg)).model)  # loads and records the teacher
+        torch.save({"state_dict": amp.state_dict(), "meta": {}}, root / "amp.pth")
+    distill_cfg.write_text(
+        f"_base_ = ['{configs}/oriented_rcnn_r101_r18_dota.py']\n"
+        f"model = dict(student={tiny_detector(8)}, teacher_config='{teacher_cfg}',\n"
+        f"    teacher_ckpt='{root}/t.pth', amplifier_config='{amp_cfg}',\n"
+        f"    amplifier_ckpt='{root}/amp.pth')\n" + TRAIN_DATA.format(root=root))
+    work = root / "wd_distill"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"), str(distill_cfg),
+                           "--work-dir", str(work)],
+                          capture_output=True, text=True, timeout=900, cwd=root)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    for term in ("loss_exp_low", "loss_exp_high", "loss_imp_full_cls", "loss_imp_full_reg",
+                 "loss_imp_high_cls", "loss_imp_high_reg", "loss_rpn_cls", "loss_bbox"):
+        assert re.search(rf"{term}: \d+\.\d+", log), term
+    assert (work / "epoch_1.pth").is_file()
+    assert re.search(r"dota/mAP: \d\.\d+", log)  # validation on patches after the epoch
