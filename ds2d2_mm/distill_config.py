@@ -53,7 +53,8 @@ AMPLIFIER_NAMES = ("full", "high")
 #: Arguments of the explicit stream that the distiller sets itself.
 EXPLICIT_SET_BY_DISTILLER = ("student_channels", "teacher_channels", "num_levels")
 #: Weight keys that must be finite and >= 0, per sub-config.
-WEIGHT_KEYS = ("lambda_low", "lambda_high", "loss_weight")
+WEIGHT_KEYS = ("lambda_low", "lambda_high", "loss_weight", "alpha_fgd", "beta_fgd", "gamma_fgd",
+               "lambda_fgd", "alpha_mgd")
 
 
 def unscoped(type_name: str) -> str:
