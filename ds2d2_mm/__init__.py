@@ -18,6 +18,7 @@ from . import (  # noqa: E402,F401  (registration)
     evaluation,
     hooks,
     optim,
+    prediction_kd,
     spectral,
 )
 from .amplifiers import HighFrequencyAmplifier, KnowledgeAmplifierBuilder  # noqa: E402

@@ -31,6 +31,10 @@ DEFAULT_DISTILL_CFG: dict = dict(
     kd_cls=None,
     kd_reg=None,
     builder=dict(type="KnowledgeAmplifierBuilder"),
+    # a prediction-level comparison method in the implicit stream's place (None: DS2D2's
+    # amplifiers): dict(type='PredictionKD') or dict(type='CrossKD', reused_teacher_head_idx=3),
+    # with the amplifiers off (ds2d2_mm.prediction_kd)
+    implicit=None,
     strategy=None,  # None: chosen from the student's structure
     # a NaN or inf in any term (the student's task losses included): "raise" stops naming the
     # terms and the iteration; "skip" names them in the log and skips the whole optimizer step
@@ -144,6 +148,14 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
     for name, weight in amps.items():
         _check_weight(f"distill_cfg.amplifiers.{name}", weight)
     check_component("distill_cfg.explicit", out["explicit"], EXPLICIT_SET_BY_DISTILLER)
+    check_component("distill_cfg.implicit", out["implicit"])
+    if out["implicit"] is not None:
+        on = sorted(name for name, weight in amps.items() if weight > 0)
+        if on:
+            raise ConfigError(
+                f"distill_cfg.implicit ({out['implicit']['type']}) takes the amplifiers' place, "
+                f"but amplifiers {on} are on; set distill_cfg.amplifiers=dict(full=0, high=0)")
+        _check_weight("distill_cfg.implicit.weight", out["implicit"].get("weight", 1.0))
     check_component("distill_cfg.builder", out["builder"], ("full", "high"))
     strategy = out["strategy"]
     if strategy is not None and not isinstance(strategy, (str, dict)):

@@ -59,6 +59,11 @@ class SpectralDistiller(BaseDetector):
     run under ``no_grad`` where no gradient is needed. A checkpoint holds ``student.*`` and the
     explicit stream's adapter ``explicit.*``. ``predict`` and ``tensor`` modes are the student's.
 
+    For comparisons, ``distill_cfg.explicit`` may name another feature-level method
+    (:mod:`ds2d2_mm.losses.feature_kd`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit stream),
+    and ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
+    (:mod:`ds2d2_mm.prediction_kd`: prediction mimicking, CrossKD).
+
     Args:
         student: Model config of the student (any mmdet single- or two-stage detector).
         teacher_config: Path of the teacher's config file (or its model dict).
@@ -122,9 +127,18 @@ class SpectralDistiller(BaseDetector):
         if s_lv != t_lv:
             raise ConfigError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
                               f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
-        self.explicit = MODELS.build(dict(self.distill_cfg["explicit"], student_channels=s_ch,
-                                          teacher_channels=t_ch, num_levels=s_lv))
+        explicit_cfg = self.distill_cfg["explicit"]
+        self.explicit = None if explicit_cfg is None else MODELS.build(
+            dict(explicit_cfg, student_channels=s_ch, teacher_channels=t_ch, num_levels=s_lv))
         self.amplifier_reads_raw = self._amplifier_reads_raw(s_ch, t_ch)
+        if self.explicit is None and amplifiers and not self.amplifier_reads_raw:
+            raise ConfigError("distill_cfg.explicit=None leaves no adapter for the amplifiers to "
+                              "read the student through (its channels differ from the "
+                              "teacher's); keep an explicit stream or set amplifier_input='raw'")
+        implicit_cfg = self.distill_cfg["implicit"]
+        self.implicit = None if implicit_cfg is None else MODELS.build(implicit_cfg)
+        if self.implicit is not None:
+            self.implicit.check(self.strategy, self.student, teacher)
         kd = {key: MODELS.build(cfg) for key, cfg in kd_cfgs.items()}
         self.strategy.check_kd_losses(self.student, kd)
         self.kd_cls, self.kd_reg = kd["kd_cls"], kd["kd_reg"]
@@ -244,10 +258,13 @@ class SpectralDistiller(BaseDetector):
         if len(sp.feats) != len(feats_t):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
-        adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
-        boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
-        terms = dict(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
-        feats_amp = self.amplifier_feats(sp.feats, adapted, feats_t)
+        terms: dict[str, Tensor] = {}
+        adapted = None
+        if self.explicit is not None:
+            adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
+            boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
+            terms.update(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
+        feats_amp = self.amplifier_feats(sp.feats, adapted, feats_t) if self.amplifiers else None
         for amp in self.amplifiers:
             weight = float(self.distill_cfg["amplifiers"][amp.name])
             with torch.no_grad():
@@ -256,6 +273,10 @@ class SpectralDistiller(BaseDetector):
                                          batch_data_samples, sp, self.kd_cls, self.kd_reg)
             for key, value in kd.items():
                 terms[f"loss_imp_{amp.name}_{key}"] = weight * value
+        if self.implicit is not None:  # a prediction-level method in the amplifiers' place
+            terms.update(self.implicit(self.strategy, self.student, self.teacher,
+                                       align_to(sp.feats, feats_t), feats_t, batch_data_samples,
+                                       sp, self.kd_cls, self.kd_reg))
         losses = dict(sp.losses)
         losses.update(terms)
         self.check_finite(losses)

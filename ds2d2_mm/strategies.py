@@ -120,9 +120,13 @@ class DistillStrategy:
         return StudentPass(losses=losses, feats=tuple(feats), extras=extras)
 
     def kd_losses(self, head: nn.Module, feats_s: list[Tensor], feats_t: list[Tensor],
-                  samples: SampleList, sp: StudentPass, kd_cls: nn.Module,
-                  kd_reg: nn.Module) -> dict[str, Tensor]:
-        """KD losses ``{'cls': ..., 'reg': ...}`` of ``head`` run on both feature sets."""
+                  samples: SampleList, sp: StudentPass, kd_cls: nn.Module, kd_reg: nn.Module,
+                  head_s: Any = None, **options: Any) -> dict[str, Tensor]:
+        """KD losses ``{'cls': ..., 'reg': ...}`` of ``head`` run on both feature sets.
+
+        ``head_s`` (default ``head``) makes the student's predictions instead, e.g. the student's
+        own head (prediction mimicking) or CrossKD's cross head; ``head`` makes the teacher's.
+        """
         raise NotImplementedError
 
     def default_kd_losses(self, student: BaseDetector) -> dict[str, dict]:
@@ -234,16 +238,19 @@ class SingleStageStrategy(DistillStrategy):
         targets = head.get_targets(anchor_list, valid_list, gts, metas)
         return torch.cat(targets[1], dim=1).float(), targets[4]
 
-    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg):
+    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg, head_s=None,
+                  reg_only_where_labelled: bool = False):
         """Amplified classification and regression KD (published normalisation).
 
         Classification: ``kd_cls`` on the (A, C) logits, weighted by the assigner's label
         weights, divided by its number of positive anchors. Regression: ``kd_reg`` between the
         boxes decoded from both predictions on the same anchors, weighted by the teacher's top
-        sigmoid score over all anchors (no label-weight factor), divided by the same number of
-        positives.
+        sigmoid score over all anchors (no label-weight factor; with
+        ``reg_only_where_labelled``, as CrossKD, zero where the label weight is zero), divided by
+        the same number of positives. The student's predictions come from ``head_s(feats_s)``
+        (default ``head``), the teacher's from ``head(feats_t)``.
         """
-        cls_s, reg_s = head(feats_s)
+        cls_s, reg_s = (head if head_s is None else head_s)(feats_s)
         with torch.no_grad():
             cls_t, reg_t = head(feats_t)
         num_classes = head.cls_out_channels
@@ -263,6 +270,8 @@ class SingleStageStrategy(DistillStrategy):
         with torch.no_grad():
             boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim)).float()
             top_score = logits_t.reshape(-1, num_classes).float().sigmoid().max(dim=1).values
+            if reg_only_where_labelled:
+                top_score = top_score * (lw.reshape(-1) > 0)
         loss_reg = kd_reg(boxes_s, boxes_t, weight=top_score, avg_factor=avg)
         return {"cls": loss_cls, "reg": loss_reg}
 
@@ -323,17 +332,18 @@ class TwoStageStrategy(DistillStrategy):
         sampling_results = args[1] if len(args) > 1 else kwargs["sampling_results"]
         return bbox2roi([get_box_tensor(r.priors).detach() for r in sampling_results])
 
-    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg):
+    def kd_losses(self, head, feats_s, feats_t, samples, sp, kd_cls, kd_reg, head_s=None):
         """Amplified KD on the RoIs sampled from the student's proposals (published).
 
         Classification: ``kd_cls`` on the (R, C + 1) logits (KL with temperature, summed over
         RoIs). Regression: ``kd_reg`` between the deltas of the teacher's top foreground class
         (softmax at T = 1 over all logits, background dropped) of student and teacher, weighted
         per RoI by that class's probability ``conf`` and divided by ``D * sum(conf)`` (D delta
-        components: 4, or 5 for oriented RoIs).
+        components: 4, or 5 for oriented RoIs). The student's outputs come from ``head_s``
+        (default ``head``), an RoI head too.
         """
         rois = self.sampled_rois(sp)
-        out_s = head._bbox_forward(feats_s, rois)
+        out_s = (head if head_s is None else head_s)._bbox_forward(feats_s, rois)
         with torch.no_grad():
             out_t = head._bbox_forward(feats_t, rois)
         loss_cls = kd_cls(out_s["cls_score"], out_t["cls_score"])
