@@ -19,6 +19,7 @@ COMMANDS = {
     "ds2d2-test": "ds2d2_mm.cli.test:run",
     "ds2d2-export-student": "ds2d2_mm.cli.export_student:run",
     "ds2d2-pipeline": "ds2d2_mm.cli.pipeline:run",
+    "ds2d2-compare": "ds2d2_mm.cli.compare:run",
     "ds2d2-dior-to-coco": "ds2d2_mm.cli.dior_to_coco:run",
     "ds2d2-split-dota": "ds2d2_mm.cli.split_dota:run",
     "ds2d2-make-synthetic": "ds2d2_mm.cli.make_synthetic:run",

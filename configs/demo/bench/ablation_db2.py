@@ -1,0 +1,3 @@
+# Comparison benchmark, ablation: Daubechies-2 wavelet instead of Haar in the explicit stream.
+_base_ = ['./ds2d2.py']
+model = dict(distill_cfg=dict(explicit=dict(decomposer='db2')))

@@ -1,0 +1,4 @@
+# Comparison benchmark, ablation: the explicit stream alone (no amplifiers).
+_base_ = ['./ds2d2.py']
+model = dict(amplifier_config=None, amplifier_ckpt=None,
+             distill_cfg=dict(amplifiers=dict(full=0.0, high=0.0)))

@@ -1,0 +1,5 @@
+# Comparison benchmark: MGD (masked generative distillation), its published RetinaNet defaults
+# (MGDLoss), in the explicit stream's place; no amplifiers.
+_base_ = ['./ds2d2.py']
+model = dict(amplifier_config=None, amplifier_ckpt=None, distill_cfg=dict(
+    explicit=dict(_delete_=True, type='MGDLoss'), amplifiers=dict(full=0.0, high=0.0)))

@@ -1,0 +1,139 @@
+"""The comparison benchmark: its configs train, its table's statistics, and the runner end to
+end on a tiny built-in dataset (reusing finished rows on a second call)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from ds2d2_testlib import REPO, build, load_config, make_batch, without_pretrained
+
+from ds2d2_mm.tooling.compare import (
+    COMPARE_PRESETS,
+    CompareBench,
+    Row,
+    RowResult,
+    difference,
+    extra_parameters,
+    format_table,
+    median_step_time,
+    summarise,
+)
+
+BENCH = sorted((REPO / "configs" / "demo" / "bench").glob("*.py"))
+
+
+def test_every_bench_config_is_a_row_or_a_frozen_part():
+    preset = COMPARE_PRESETS["demo"]
+    used = {preset.teacher, preset.amplifier, *(r.config for r in preset.rows)}
+    assert {str(p.relative_to(REPO)) for p in BENCH} == used
+    assert len({r.name for r in preset.rows}) == len(preset.rows) == 16
+
+
+@pytest.mark.parametrize("path", BENCH, ids=lambda p: p.name)
+def test_bench_config_trains_one_iteration(path):
+    cfg = load_config(path)
+    if path.stem not in ("teacher", "hfamp"):
+        assert cfg.train_cfg.max_epochs == 6  # one schedule for every row
+    model_cfg = without_pretrained(cfg.model.to_dict())
+    if model_cfg["type"] == "SpectralDistiller":
+        model_cfg.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
+    if model_cfg["type"] == "HighFrequencyAmplifier":
+        model_cfg["teacher_ckpt"] = None
+    model = build(model_cfg)
+    inputs, samples = make_batch(model, size=96, num_classes=4)
+    losses = model.loss(inputs, samples)
+    total = sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if "loss" in k)
+    assert torch.isfinite(total)
+    total.backward()
+
+
+def result(name, group, seed, ap, step=0.1, params=0):
+    return RowResult(row=Row(name, f"{name}.py", group), seed=seed,
+                     metrics={"AP": ap, "AP50": 2 * ap, "APs": ap / 2}, extra_params=params,
+                     step_time=step)
+
+
+def test_table_statistics_by_hand():
+    results = [result("baseline", "baseline", s, ap, step=0.1)
+               for s, ap in enumerate([0.20, 0.22, 0.21])]
+    results += [result("DS2D2", "ds2d2", s, ap, step=0.25, params=1024)
+                for s, ap in enumerate([0.30, 0.31, 0.32])]
+    results += [result("FitNet", "method", s, ap, step=0.15) for s, ap in enumerate([0.29, 0.33,
+                                                                                     0.31])]
+    summary = {e["name"]: e for e in summarise(results)}
+    mean, sd = summary["DS2D2"]["stats"]["AP"]
+    assert mean == pytest.approx(0.31) and sd == pytest.approx(0.01)
+    assert summary["DS2D2"]["rel_time"] == pytest.approx(2.5)
+    diff, se = difference([0.20, 0.22, 0.21], [0.30, 0.31, 0.32])
+    assert diff == pytest.approx(-0.10)
+    assert se == pytest.approx(math.sqrt(0.01**2 / 3 + 0.01**2 / 3))
+    table = format_table(list(summary.values()), [0, 1, 2])
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()
+             if line.startswith("| ") and "---" not in line}
+    assert "| 31.0 ± 1.0 | 62.0 ± 2.0 | 15.5 ± 0.5 | 1,024 | 2.50x |" in lines["DS2D2"]
+    assert lines["baseline"].endswith("| -10.0* |")  # 10 points, far beyond 2 standard errors
+    assert lines["FitNet"].endswith("| +0.0 |")  # within the noise: no star
+    one_seed = format_table(summarise([result("DS2D2", "ds2d2", 0, 0.3),
+                                       result("baseline", "baseline", 0, 0.1)]), [0])
+    assert "| -20.0 |" in one_seed  # no standard error from one seed: never starred
+
+
+def test_step_time_and_extra_parameters_from_files(tmp_path):
+    vis = tmp_path / "run" / "20261201_000000" / "vis_data"
+    vis.mkdir(parents=True)
+    times = [5.0] + [0.2] * 8 + [0.3]  # a slow first logging window is left out
+    vis.joinpath("scalars.json").write_text("\n".join(
+        json.dumps({"loss": 1.0, "time": t, "step": 10 * (i + 1)}) for i, t in enumerate(times)))
+    assert median_step_time(tmp_path / "run") == pytest.approx(0.2)
+    assert median_step_time(tmp_path / "none") is None
+    ckpt = tmp_path / "d.pth"
+    torch.save({"state_dict": {"student.w": torch.zeros(10), "explicit.adapter.w": torch.zeros(6),
+                               "provenance_sha256": torch.zeros(2, 32, dtype=torch.uint8)}}, ckpt)
+    assert extra_parameters(ckpt) == 6
+    torch.save({"state_dict": {"backbone.w": torch.zeros(10)}}, ckpt)
+    assert extra_parameters(ckpt) == 0
+
+
+def test_unknown_rows_are_named():
+    with pytest.raises(ValueError, match=r"unknown rows \['FitNt'\]"):
+        CompareBench(COMPARE_PRESETS["demo"], rows=["FitNt"])
+
+
+@pytest.mark.slow
+def test_runner_end_to_end_and_reuse(tmp_path, capsys):
+    one_epoch = ["train_cfg.max_epochs=1", "param_scheduler.1.end=1",
+                 "default_hooks.checkpoint.interval=1", "train_dataloader.num_workers=0",
+                 "train_dataloader.persistent_workers=False", "test_dataloader.num_workers=0",
+                 "test_dataloader.persistent_workers=False"]
+    kwargs = dict(seeds=[0], rows=["CrossKD"], work_root=tmp_path / "work",
+                  extra_options=one_epoch, data_root=tmp_path / "data",
+                  synthetic=dict(num_train=8, num_val=4, num_test=4, img_size=96))
+    results = CompareBench(COMPARE_PRESETS["demo"], **kwargs).run(monitor_every=5)
+    assert [(r.row.name, r.seed) for r in results] == [("baseline", 0), ("DS2D2", 0),
+                                                       ("CrossKD", 0)]
+    work = tmp_path / "work" / "seed0"
+    for r in results:
+        # one epoch on 8 images may detect nothing: the metric is then missing (NaN, shown '-')
+        assert set(r.metrics) == {"AP", "AP50", "APs"}
+        assert r.step_time is not None and r.step_time > 0
+    for scored in ("baseline", "ds2d2/student_test", "crosskd/student_test"):
+        assert (work / scored / "test_metrics.json").is_file()  # the exported student, tested
+    assert results[1].extra_params == 32 * 32  # the DISW adapter; CrossKD adds none
+    assert results[2].extra_params == 0
+    table = (tmp_path / "work" / "compare.md").read_text()
+    assert "| CrossKD | method | 1 |" in table
+    out = capsys.readouterr().out
+    assert "runs done" in out and "| DS2D2 | ds2d2 | 1 |" in out
+    # a second call reuses every run and score
+    logs = sorted((tmp_path / "work" / "seed0" / "logs").glob("*.log"))
+    sizes = [p.stat().st_size for p in logs]
+    again = CompareBench(COMPARE_PRESETS["demo"], **kwargs).run(monitor_every=5)
+    assert [json.dumps(r.metrics) for r in again] == [json.dumps(r.metrics) for r in results]
+    text = [p.read_text() for p in logs]
+    assert all("done before" in t[s:] and "evaluated before" in t[s:]
+               for t, s in zip(text, sizes, strict=True))
+    assert not any(Path(p).name.startswith("$") for p in logs)
