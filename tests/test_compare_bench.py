@@ -51,6 +51,42 @@ def test_bench_config_trains_one_iteration(path):
     total.backward()
 
 
+#: Bench configs whose comments say their method's values are published, and the DIOR
+#: config of the same method whose published values (tests/test_compare_configs.py) they share.
+SAME_AS_DIOR = {"fitnet": "retina_r101_r18_dior_fitnet.py", "fgd": "retina_r101_r18_dior_fgd.py",
+                "pkd": "retina_r101_r18_dior_pkd.py", "mgd": "retina_r101_r18_dior_mgd.py",
+                "crosskd": "retina_r101_r18_dior_crosskd.py"}
+BENCH_CHECKED = {REPO / "configs" / "demo" / "bench" / f"{n}.py" for n in SAME_AS_DIOR}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_AS_DIOR))
+def test_bench_methods_take_their_published_values(name):
+    from test_compare_configs import FEATURE, PREDICTION
+
+    cfg = without_pretrained(load_config(REPO / "configs/demo/bench" / f"{name}.py").model
+                             .to_dict())
+    cfg.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
+    model = build(cfg)
+    dior = SAME_AS_DIOR[name]
+    if dior in FEATURE:
+        for key, value in FEATURE[dior].items():
+            if key == "type":
+                assert type(model.explicit).__name__ == value
+            elif key == "levels":  # None: every level (4 here); PKD: the first four
+                assert model.explicit.levels == (value or (0, 1, 2, 3))
+            else:
+                assert getattr(model.explicit, key) == value, key
+    else:
+        implicit, kd_cls, kd_reg, _ = PREDICTION[dior]
+        assert type(model.implicit).__name__ == implicit["type"]
+        assert model.implicit.weight == implicit["weight"]
+        # this project's: the bench head has 2 convs, the teacher's takes over after the first
+        assert model.implicit.reused_teacher_head_idx == 1
+        assert (type(model.kd_cls).__name__, model.kd_cls.beta) == (kd_cls["type"], kd_cls["beta"])
+        assert type(model.kd_reg).__name__ == kd_reg["type"]
+    assert model.amplifiers == []
+
+
 def result(name, group, seed, ap, step=0.1, params=0):
     return RowResult(row=Row(name, f"{name}.py", group), seed=seed,
                      metrics={"AP": ap, "AP50": 2 * ap, "APs": ap / 2}, extra_params=params,

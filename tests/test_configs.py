@@ -22,7 +22,10 @@ def rel(p: Path) -> str:
 #: The only remote weights a shipped config names: torchvision's ImageNet backbones (fetched
 #: once into torch's hub cache, as mmdet's own configs do). Demo, SAM3 and test-size configs name
 #: none: they run offline.
-IMAGENET = ("torchvision://resnet18", "torchvision://resnet101")
+IMAGENET = ("torchvision://resnet18", "torchvision://resnet101",
+            # the teacher-student gap configs (configs/ds2d2/gap): R34 / R50 students and the
+            # ResNeXt-101 teacher, named as mmdet's own configs name them
+            "torchvision://resnet34", "torchvision://resnet50", "open-mmlab://resnext101_64x4d")
 OFFLINE = ("demo", "sam3")
 
 

@@ -3,6 +3,9 @@
 Example:
     ds2d2-make-synthetic --out data/synthetic            # default size
     ds2d2-make-synthetic --out data/synthetic --force    # regenerate
+
+Splits: train, val and a held-out test split (as many images as val unless --num-test says
+otherwise). A folder made before the test split existed gets only its test split added.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from ds2d2_mm.datasets.report import format_summary
 from ds2d2_mm.datasets.synthetic import (
     generate_synthetic_dataset,
-    synthetic_dataset_is_complete,
+    update_synthetic_dataset,
 )
 
 
@@ -23,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="data/synthetic", help="dataset root")
     parser.add_argument("--num-train", type=int, default=240)
     parser.add_argument("--num-val", type=int, default=60)
+    parser.add_argument("--num-test", type=int, default=None,
+                        help="held-out test images (default: as many as --num-val)")
     parser.add_argument("--img-size", type=int, default=192)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true",
@@ -33,13 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     params = dict(num_train=args.num_train, num_val=args.num_val, img_size=args.img_size,
-                  seed=args.seed)
-    if not args.force and synthetic_dataset_is_complete(args.out, **params):
-        print(f"{args.out}: a complete dataset with these parameters is there, nothing to do "
-              "(--force regenerates it)")
-        return 0
+                  seed=args.seed, num_test=args.num_test)
     start = time.perf_counter()
-    summary = generate_synthetic_dataset(args.out, **params)
+    if args.force:
+        summary = generate_synthetic_dataset(args.out, **params)
+    else:
+        summary = update_synthetic_dataset(args.out, **params)
+        if summary is None:
+            print(f"{args.out}: a complete dataset with these parameters is there, nothing to "
+                  "do (--force regenerates it)")
+            return 0
     print(format_summary(f"synthetic dataset ({time.perf_counter() - start:.1f} s)", summary))
     return 0
 

@@ -2,15 +2,22 @@
 
 Layout under ``out_dir``::
 
-    images/{train,val}/NNNNN.png          RGB scenes (img_size x img_size)
-    annotations/{train,val}.json          COCO, horizontal boxes, file_name relative to out_dir
-    labelTxt/{train,val}/NNNNN.txt        DOTA-style oriented boxes (4 corners, class, 0)
+    images/{train,val,test}/NNNNN.png     RGB scenes (img_size x img_size)
+    annotations/{train,val,test}.json     COCO, horizontal boxes, file_name relative to out_dir
+    labelTxt/{train,val,test}/NNNNN.txt   DOTA-style oriented boxes (4 corners, class, 0)
     .complete.json                        written last: generator version and parameters
 
 Scenes are drawn by :func:`ds2d2_mm.datasets.synthetic_scene.render_scene` with a generator
-seeded by ``(seed, split, index)``, so each image is independent of the others and a fixed seed
-gives identical files. Every file is written atomically; the completion marker is removed before
-and written after generation, so an interrupted run is redone by the next call.
+seeded by ``(seed, split stream, index)`` (streams: train 0, val 1, test 2), so each image is
+independent of the others and of the other splits' sizes, and a fixed seed gives identical files.
+Every file is written atomically; the completion marker is removed before and written after
+generation, so an interrupted run is redone by the next call.
+
+The ``test`` split is held out: the demo's settings were chosen on ``val``, so ``test`` gives an
+unbiased final number. It came after the first release; a dataset folder generated before it (its
+marker without ``num_test``) gets the test split added by the next
+:func:`ensure_synthetic_dataset` call, its train and val files untouched (they do not depend on
+the test split: the same parameters give the same bytes with or without it).
 """
 
 from __future__ import annotations
@@ -31,23 +38,43 @@ __all__ = [
     "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
     "synthetic_dataset_is_complete",
+    "update_synthetic_dataset",
 ]
 
 #: Bumped whenever the generator's output changes, so stale datasets are regenerated.
 SYNTHETIC_VERSION = 1
 _MARKER = ".complete.json"
-_SPLITS = ("train", "val")
-_SPLIT_STREAM = {"train": 0, "val": 1}
+_SPLITS = ("train", "val", "test")
+#: The seed stream of each split. Fixed: a new split takes a new stream, so that the files of
+#: the others never change.
+_SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
+#: The splits of the first release (a marker without ``num_test`` holds exactly these).
+_BASE_SPLITS = ("train", "val")
 
 
-def _params(num_train: int, num_val: int, img_size: int, seed: int) -> dict:
-    for name, value in (("num_train", num_train), ("num_val", num_val)):
+def _params(num_train: int, num_val: int, img_size: int, seed: int,
+            num_test: int | None = None) -> dict:
+    num_test = num_val if num_test is None else num_test
+    for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     if img_size < 64:
         raise ValueError(f"img_size must be >= 64 pixels, got {img_size}")
     return {"version": SYNTHETIC_VERSION, "num_train": int(num_train), "num_val": int(num_val),
-            "img_size": int(img_size), "seed": int(seed)}
+            "num_test": int(num_test), "img_size": int(img_size), "seed": int(seed)}
+
+
+def _without_test(params: dict) -> dict:
+    """The parameters of the train and val splits (a first-release marker's ``params``)."""
+    return {key: value for key, value in params.items() if key != "num_test"}
+
+
+def _read_marker(out: Path) -> dict | None:
+    try:
+        marker = json.loads((out / _MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 def _round(values: np.ndarray) -> list[float]:
@@ -103,6 +130,7 @@ def generate_synthetic_dataset(
     num_val: int = 60,
     img_size: int = 192,
     seed: int = 0,
+    num_test: int | None = None,
 ) -> dict:
     """Generates (or regenerates) the synthetic dataset under ``out_dir``.
 
@@ -112,17 +140,30 @@ def generate_synthetic_dataset(
         num_val: Validation images.
         img_size: Image side in pixels.
         seed: Random seed; the same parameters give byte-identical files.
+        num_test: Held-out test images (``None``: as many as ``num_val``).
 
     Returns:
         ``{"out_dir", "params", "splits": {split: {"images", "objects", "class_counts"}}}``.
     """
     out = Path(out_dir)
-    params = _params(num_train, num_val, img_size, seed)
+    params = _params(num_train, num_val, img_size, seed, num_test)
     (out / _MARKER).unlink(missing_ok=True)
-    splits = {
-        split: _generate_split(out, split, count, img_size, seed)
-        for split, count in zip(_SPLITS, (num_train, num_val))
-    }
+    splits = {split: _generate_split(out, split, params[f"num_{split}"], img_size, seed)
+              for split in _SPLITS}
+    atomic_write_json(out / _MARKER, {"params": params, "splits": splits}, indent=1)
+    return {"out_dir": str(out), "params": params, "splits": splits}
+
+
+def _add_test_split(out: Path, params: dict, marker: dict) -> dict:
+    """(Re)generates only the test split of a dataset whose train and val splits are complete
+    with ``params``; returns the summary of the whole dataset."""
+    splits = {split: marker["splits"][split] for split in _BASE_SPLITS}
+    if "num_test" in marker["params"]:
+        # while the test files are rewritten the marker claims train and val only
+        atomic_write_json(out / _MARKER, {"params": _without_test(params), "splits": splits},
+                          indent=1)
+    splits["test"] = _generate_split(out, "test", params["num_test"], params["img_size"],
+                                     params["seed"])
     atomic_write_json(out / _MARKER, {"params": params, "splits": splits}, indent=1)
     return {"out_dir": str(out), "params": params, "splits": splits}
 
@@ -133,13 +174,13 @@ def synthetic_dataset_is_complete(
     num_val: int = 60,
     img_size: int = 192,
     seed: int = 0,
+    num_test: int | None = None,
 ) -> bool:
-    """Whether ``out_dir`` holds a complete dataset generated with exactly these parameters."""
-    try:
-        marker = json.loads((Path(out_dir) / _MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return marker.get("params") == _params(num_train, num_val, img_size, seed)
+    """Whether ``out_dir`` holds a complete dataset generated with exactly these parameters,
+    its test split included (``num_test=None``: as many test images as ``num_val``)."""
+    marker = _read_marker(Path(out_dir))
+    return marker is not None and marker.get("params") == _params(num_train, num_val, img_size,
+                                                                 seed, num_test)
 
 
 def ensure_synthetic_dataset(
@@ -148,13 +189,36 @@ def ensure_synthetic_dataset(
     num_val: int = 60,
     img_size: int = 192,
     seed: int = 0,
+    num_test: int | None = None,
 ) -> Path:
     """Returns ``out_dir`` after generating the dataset there unless it is already complete.
 
     "Complete" means the marker written at the end of :func:`generate_synthetic_dataset` exists
-    with the same parameters and generator version.
+    with the same parameters and generator version. When only the test split is missing (a
+    dataset of the first release) or has another size, only the test split is generated.
     """
+    update_synthetic_dataset(out_dir, num_train, num_val, img_size, seed, num_test)
+    return Path(out_dir)
+
+
+def update_synthetic_dataset(
+    out_dir: str | os.PathLike,
+    num_train: int = 240,
+    num_val: int = 60,
+    img_size: int = 192,
+    seed: int = 0,
+    num_test: int | None = None,
+) -> dict | None:
+    """:func:`ensure_synthetic_dataset`, returning what it generated: ``None`` when the dataset
+    was complete, else the summary of :func:`generate_synthetic_dataset` (the splits kept from
+    before included, as their marker recorded them)."""
     out = Path(out_dir)
-    if not synthetic_dataset_is_complete(out, num_train, num_val, img_size, seed):
-        generate_synthetic_dataset(out, num_train, num_val, img_size, seed)
-    return out
+    params = _params(num_train, num_val, img_size, seed, num_test)
+    marker = _read_marker(out)
+    if marker is not None and marker.get("params") == params:
+        return None
+    if (marker is not None and isinstance(marker.get("params"), dict)
+            and _without_test(marker["params"]) == _without_test(params)
+            and all(split in marker.get("splits", {}) for split in _BASE_SPLITS)):
+        return _add_test_split(out, params, marker)
+    return generate_synthetic_dataset(out, num_train, num_val, img_size, seed, num_test)

@@ -1,5 +1,5 @@
-# Comparison benchmark: DS2D2 with the demo's stream weights (chosen on the demo's val split; not
-# the published DIOR/DOTA values, which are for 256-channel FPNs and 24 epochs).
+# Comparison benchmark: DS2D2 with the demo's stream weights, chosen on the demo's val split
+# (not the published DIOR/DOTA values, which are for 256-channel FPNs and 24 epochs).
 _base_ = ['./baseline.py']
 model = dict(
     _delete_=True,

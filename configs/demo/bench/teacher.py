@@ -1,6 +1,6 @@
 # Comparison benchmark: the teacher, the baseline student with a 4x wider backbone, trained once
 # on the demo's full 12-epoch schedule. Its FPN and head keep the student's 32 channels, as in the
-# published R101 -> R18 pairs (equal FPN widths: the amplifiers read the raw student maps, and
+# R101 -> R18 pairs (equal FPN widths: the amplifiers read the raw student maps, and
 # CrossKD can pass student head maps to the teacher's head).
 _base_ = ['./baseline.py']
 model = dict(backbone=dict(base_channels=32), neck=dict(in_channels=[32, 64, 128, 256]))

@@ -1,0 +1,11 @@
+# Teacher-student gap (DS2D2, IEEE TGRS 2025): DS2D2 with an R34 student of the R101 teacher on
+# DIOR, 24 epochs: ../retina_r101_r18_dior.py (the same teacher and amplifier checkpoints, the
+# published RetinaNet / DIOR weights) with the student of retina_r34_dior.py.
+#   python tools/train.py configs/ds2d2/gap/retina_r101_r34_dior.py
+# needs the teacher (../retina_r101_dior.py) and amplifier (../retina_r101_hfamp_dior.py)
+# checkpoints. Compare with the R34 baseline retina_r34_dior.py.
+_base_ = ['../retina_r101_r18_dior.py']
+model = dict(
+    student=dict(
+        backbone=dict(depth=34, init_cfg=dict(checkpoint='torchvision://resnet34')),
+        neck=dict(in_channels=[64, 128, 256, 512])))

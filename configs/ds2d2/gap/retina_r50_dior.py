@@ -1,0 +1,8 @@
+# Teacher-student gap (DS2D2, IEEE TGRS 2025): the R50 student baseline, RetinaNet ResNet-50 FPN
+# on DIOR alone, with the teacher's schedule (24 epochs, as the R18 baseline
+# ../retina_r18_dior.py). ImageNet init from torchvision's ResNet-50, as mmdet's own configs.
+#   python tools/train.py configs/ds2d2/gap/retina_r50_dior.py
+_base_ = ['../retina_r101_dior.py']
+model = dict(
+    backbone=dict(depth=50, init_cfg=dict(checkpoint='torchvision://resnet50')),
+    neck=dict(in_channels=[256, 512, 1024, 2048]))
