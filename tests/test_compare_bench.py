@@ -17,10 +17,10 @@ from ds2d2_mm.tooling.compare import (
     Row,
     RowResult,
     difference,
-    extra_parameters,
     format_table,
     median_step_time,
     summarise,
+    trainable_elements,
 )
 
 BENCH = sorted((REPO / "configs" / "demo" / "bench").glob("*.py"))
@@ -118,7 +118,7 @@ def test_table_statistics_by_hand():
     assert "| -20.0 |" in one_seed  # no standard error from one seed: never starred
 
 
-def test_step_time_and_extra_parameters_from_files(tmp_path):
+def test_step_time_and_trainable_elements_from_files(tmp_path):
     vis = tmp_path / "run" / "20261201_000000" / "vis_data"
     vis.mkdir(parents=True)
     times = [5.0] + [0.2] * 8 + [0.3]  # a slow first logging window is left out
@@ -127,11 +127,18 @@ def test_step_time_and_extra_parameters_from_files(tmp_path):
     assert median_step_time(tmp_path / "run") == pytest.approx(0.2)
     assert median_step_time(tmp_path / "none") is None
     ckpt = tmp_path / "d.pth"
-    torch.save({"state_dict": {"student.w": torch.zeros(10), "explicit.adapter.w": torch.zeros(6),
-                               "provenance_sha256": torch.zeros(2, 32, dtype=torch.uint8)}}, ckpt)
-    assert extra_parameters(ckpt) == 6
-    torch.save({"state_dict": {"backbone.w": torch.zeros(10)}}, ckpt)
-    assert extra_parameters(ckpt) == 0
+    adam = {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(10),
+                "exp_avg_sq": torch.zeros(10)},
+            1: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2, 3),
+                "exp_avg_sq": torch.zeros(2, 3)}}
+    torch.save({"state_dict": {"student.w": torch.zeros(10), "decomposer.filter": torch.zeros(99)},
+                "optimizer": {"state": adam, "param_groups": []}}, ckpt)
+    assert trainable_elements(ckpt) == 16  # buffers (the filter) do not count
+    torch.save({"optimizer": {"state": {0: {"momentum_buffer": torch.zeros(4, 4)}}}}, ckpt)
+    assert trainable_elements(ckpt) == 16
+    torch.save({"state_dict": {}}, ckpt)
+    with pytest.raises(ValueError, match="no optimizer state"):
+        trainable_elements(ckpt)
 
 
 def test_unknown_rows_are_named():

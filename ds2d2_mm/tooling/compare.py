@@ -7,6 +7,8 @@ student config. The table gives per row: seeds, AP, AP50 and AP_small (mean and 
 over seeds), the trainable parameters the method adds to the student, and the median training
 step time relative to the baseline of the same seed, measured in the same run; and the difference
 of each row's mean AP from DS2D2's, flagged when it exceeds two standard errors of the difference.
+The added parameters are the elements the optimizer trained (its state in the checkpoint) minus
+the baseline's.
 
 Each run is an ordinary ``python -m ds2d2_mm.cli.train`` / ``test`` command in its own work dir
 (``<work_root>/seed<k>/<config>``), with its output in ``<work dir>/run.log``; finished runs and
@@ -36,7 +38,7 @@ from ..pipeline import REPO, Pipeline, Preset, RunResult, data_root_options
 from ..report import load_scalars
 
 __all__ = ["COMPARE_PRESETS", "CompareBench", "ComparePreset", "Row", "RowResult",
-           "difference", "format_table", "summarise"]
+           "difference", "format_table", "summarise", "trainable_elements"]
 
 #: Metric keys of mmdet's CocoMetric, as the table's columns.
 METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "APs": "coco/bbox_mAP_s"}
@@ -102,7 +104,8 @@ class RowResult:
     row: Row
     seed: int
     metrics: dict[str, float] = field(default_factory=dict)
-    extra_params: int = 0
+    trainable: int = 0  # elements the optimizer trained
+    extra_params: int = 0  # trainable minus the baseline's of the same seed
     step_time: float | None = None  # median seconds per training iteration
     train_seconds: float | None = None
 
@@ -115,15 +118,20 @@ def median_step_time(work_dir: Path) -> float | None:
     return float(statistics.median(r["time"] for r in records[len(records) // 10:]))
 
 
-def extra_parameters(checkpoint: Path) -> int:
-    """Trainable elements a distiller checkpoint holds besides the student's (adapters, GcBlocks,
-    generation blocks); 0 for a plain detector. Integer buffers (checksums) are not counted."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    if not any(k.startswith("student.") for k in state):
-        return 0
-    return sum(v.numel() for k, v in state.items()
-               if not k.startswith("student.") and torch.is_floating_point(v))
+def trainable_elements(checkpoint: Path) -> int:
+    """Elements the optimizer trained, from the checkpoint's optimizer state: per parameter the
+    largest tensor of its state (``exp_avg`` of Adam, ``momentum_buffer`` of SGD), so buffers
+    (wavelet filters, checksums) and frozen parts never count.
+
+    Raises:
+        ValueError: the checkpoint has no optimizer state, naming it.
+    """
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = ckpt.get("optimizer", {}).get("state")
+    if not state:
+        raise ValueError(f"{checkpoint}: no optimizer state to count trainable elements from")
+    return sum(max((t.numel() for t in entry.values() if torch.is_tensor(t)), default=0)
+               for entry in state.values())
 
 
 def _reads_amplifier(config: str) -> bool:
@@ -281,7 +289,7 @@ class CompareBench:
                 if _reads_amplifier(row.config):
                     opts += [f"model.amplifier_ckpt={amp.checkpoint}"]
             run = job.train(label, row.config, opts)
-            result = RowResult(row=row, seed=seed, extra_params=extra_parameters(run.checkpoint),
+            result = RowResult(row=row, seed=seed, trainable=trainable_elements(run.checkpoint),
                                step_time=median_step_time(run.work_dir),
                                train_seconds=run.train_seconds)
             scored = run
@@ -327,10 +335,14 @@ class CompareBench:
                 results = list(pool.map(lambda t: self.run_row(t[0], t[1], teacher, amp), tasks))
         finally:
             stop.set()
+        base = {r.seed: r.trainable for r in results if r.row.group == "baseline"}
+        for r in results:
+            r.extra_params = r.trainable - base[r.seed]
         table = format_table(summarise(results), self.seeds)
         (self.work_root / "compare.json").write_text(json.dumps(
             [dict(row=r.row.name, group=r.row.group, config=r.row.config, seed=r.seed,
-                  metrics=r.metrics, extra_params=r.extra_params, step_time=r.step_time,
+                  metrics=r.metrics, trainable=r.trainable, extra_params=r.extra_params,
+                  step_time=r.step_time,
                   train_seconds=r.train_seconds) for r in results], indent=2))
         (self.work_root / "compare.md").write_text(table + "\n")
         self.say(f"table: {self.work_root / 'compare.md'}")
