@@ -53,7 +53,7 @@ def test_unknown_section_is_rejected(benchmark):
 @pytest.mark.slow
 def test_step_and_breakdown_sections_small(benchmark, capsys):
     rows = benchmark.main(["--sections", "step,breakdown", "--device", "cpu", "--small",
-                           "--reps", "1", "--warmup", "0", "--budget-s", "0"])
+                           "--warmup", "0", "--budget-s", "0"])
     step = [r for r in rows if r["section"] == "step"]
     assert [(r["case"].split()[0], r["boxes/img"]) for r in step] == [
         ("retina", 60), ("retina", 500), ("faster_rcnn", 60), ("faster_rcnn", 500)]

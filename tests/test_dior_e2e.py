@@ -16,7 +16,7 @@ def test_dior_converter_output_trains_the_dior_student_config(tmp_path):
     from dataset_fixtures import HBB_DIR, voc_xml, write_image
 
     from ds2d2_mm.datasets import convert_dior
-    from ds2d2_mm.pipeline import data_root_options
+    from ds2d2_mm.tooling.pipeline import data_root_options
 
     root = tmp_path / "DIOR"
     for split, name, cls in (("trainval", "00001", "airplane"), ("trainval", "00002", "ship"),

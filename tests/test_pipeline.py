@@ -21,7 +21,7 @@ SMALL_DATA = dict(num_train=8, num_val=4, img_size=96, seed=1)
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from ds2d2_mm.pipeline import PRESETS, Pipeline
+    from ds2d2_mm.tooling.pipeline import PRESETS, Pipeline
 
     root = tmp_path_factory.mktemp("pipeline")
     pipe = Pipeline(PRESETS["demo"], work_root=root / "work", extra_options=QUICK,
@@ -56,7 +56,7 @@ def test_pipeline_writes_every_artifact(demo_run):
 
 @pytest.mark.slow
 def test_pipeline_skips_finished_stages(demo_run, capsys):
-    from ds2d2_mm.pipeline import Pipeline
+    from ds2d2_mm.tooling.pipeline import Pipeline
 
     pipe, runs = demo_run
     again = Pipeline(pipe.preset, work_root=pipe.work_root, extra_options=QUICK,
@@ -134,7 +134,7 @@ def test_missing_configured_checkpoint_fails_before_training(tmp_path):
 @pytest.mark.parametrize("name", ["retina_dior", "faster_rcnn_dior", "retina_dota",
                                   "faster_rcnn_dota", "rotated_retina_dota"])
 def test_paper_presets_name_existing_configs(name):
-    from ds2d2_mm.pipeline import PRESETS
+    from ds2d2_mm.tooling.pipeline import PRESETS
 
     preset = PRESETS[name]
     for config in (preset.teacher, preset.amplifier, preset.baseline, preset.distill):
@@ -142,7 +142,7 @@ def test_paper_presets_name_existing_configs(name):
 
 
 def test_auto_scale_lr_reaches_every_training_command(tmp_path, monkeypatch):
-    from ds2d2_mm.pipeline import PRESETS, Pipeline
+    from ds2d2_mm.tooling.pipeline import PRESETS, Pipeline
 
     monkeypatch.delenv("PORT", raising=False)
     pipe = Pipeline(PRESETS["retina_dior"], work_root=tmp_path, gpus=4, auto_scale_lr=True)

@@ -1,4 +1,4 @@
-"""Tests of ds2d2_mm.report: the table, the outcome sentence and the three figures (CPU, tiny)."""
+"""Tests of ds2d2_mm.tooling.report: the table, the outcome sentence, the three figures (CPU)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ds2d2_mm.pipeline import PRESETS, REPO, RunResult
-from ds2d2_mm.report import (
+from ds2d2_mm.tooling.pipeline import PRESETS
+from ds2d2_mm.tooling.report import (
     format_duration,
     load_scalars,
     load_val_samples,
@@ -21,6 +21,7 @@ from ds2d2_mm.report import (
     plot_detections,
     write_report,
 )
+from ds2d2_mm.tooling.runs import REPO, RunResult
 
 DEMO = PRESETS["demo"]
 MIN_FIGURE_SIDE = 200  # pixels: a real figure, not an empty canvas
@@ -57,7 +58,7 @@ def no_temp_files(folder: Path) -> bool:
 def _write_dataset(root: Path) -> Path:
     """3 validation images of 64 px with boxes (the built-in generator, else hand-made)."""
     try:
-        from ds2d2_mm.datasets.synthetic import ensure_synthetic_dataset
+        from ds2d2_mm.tooling.synthetic import ensure_synthetic_dataset
     except ImportError:  # pragma: no cover - the generator ships with the package
         ensure_synthetic_dataset = None
     if ensure_synthetic_dataset is not None:

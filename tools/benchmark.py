@@ -7,8 +7,9 @@ Usage::
 Each section is a function ``(args) -> list of row dicts`` registered in :data:`SECTIONS`; every
 row carries ``section`` and ``case`` keys plus its measurements. The script prints one plain
 text table per section and, with ``--json``, writes all rows (and the run's settings) to a file.
-Timings use :func:`time_ms`: warm-up calls, then the median of repeated calls, synchronising
-CUDA around each one.
+Timings use :func:`time_ms`: warm-up calls, then ``torch.utils.benchmark.Timer.blocked_autorange``
+(blocks of calls until the time budget is spent, CUDA synchronised by the timer, torch's thread
+count kept), reporting the median time per call.
 
 Sections:
 
@@ -32,14 +33,13 @@ import argparse
 import importlib.util
 import json
 import math
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.benchmark import Timer
 
 Row = dict[str, Any]
 REPO = Path(__file__).resolve().parents[1]
@@ -56,11 +56,10 @@ MIN_BOX_SIDE = 4.0
 MAX_BOX_FRACTION = 0.4
 #: Feature channels of the Haar section; and with --small.
 HAAR_CHANNELS, SMALL_HAAR_CHANNELS = 256, 16
-#: Repetition defaults: warm-up calls, timed calls, and a time budget per measurement (s).
-WARMUP, REPS, BUDGET_S = 3, 20, 3.0
-SMALL_WARMUP, SMALL_REPS, SMALL_BUDGET_S = 1, 1, 0.5
-#: Timed calls are never fewer than this (nor than ``reps``), whatever the budget.
-MIN_REPS = 3
+#: Defaults: warm-up calls and the timed budget per measurement (``blocked_autorange``'s
+#: ``min_run_time``, s). A budget of 0 times a single call (the smoke runs of ``--small``).
+WARMUP, BUDGET_S = 3, 3.0
+SMALL_WARMUP, SMALL_BUDGET_S = 1, 0.0
 SEED = 0
 MS_PER_S = 1000.0
 
@@ -79,27 +78,21 @@ def time_ms(
     fn: Callable[[], object],
     device: torch.device,
     warmup: int = WARMUP,
-    reps: int = REPS,
     budget_s: float = BUDGET_S,
 ) -> float:
-    """Median wall time of ``fn()`` in milliseconds.
+    """Median wall time of one ``fn()`` call in milliseconds.
 
-    Runs ``warmup`` untimed calls, then timed calls until ``reps`` are done or ``budget_s`` is
-    spent (but at least ``min(MIN_REPS, reps)``), synchronising CUDA before and after each call.
+    Runs ``warmup`` untimed calls, then ``torch.utils.benchmark.Timer.blocked_autorange`` with
+    ``min_run_time=budget_s``: blocks of calls (the block size chosen so that the timer's own
+    overhead is negligible) until ``budget_s`` is spent, at least one block; the median over
+    blocks of the time per call. The timer synchronises CUDA (``device``) around each block and
+    runs with torch's current thread count (``--threads``), not its default of one thread.
     """
     for _ in range(warmup):
         fn()
-    times: list[float] = []
-    start_all = time.perf_counter()
-    while len(times) < reps:
-        _synchronize(device)
-        start = time.perf_counter()
-        fn()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-        if len(times) >= min(MIN_REPS, reps) and time.perf_counter() - start_all > budget_s:
-            break
-    return statistics.median(times) * MS_PER_S
+    _synchronize(device)
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=budget_s).median * MS_PER_S
 
 
 def fpn_sizes(side: int) -> list[int]:
@@ -108,7 +101,7 @@ def fpn_sizes(side: int) -> list[int]:
 
 
 def _timing_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"warmup": args.warmup, "reps": args.reps, "budget_s": args.budget_s}
+    return {"warmup": args.warmup, "budget_s": args.budget_s}
 
 
 def _speedup(baseline_ms: float, new_ms: float) -> float:
@@ -462,7 +455,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--small", action="store_true", help="tiny sizes / reps (smoke run)")
+    parser.add_argument("--small", action="store_true",
+                        help="tiny sizes, one timed call (smoke run)")
     parser.add_argument("--amp", action="store_true",
                         help="step and breakdown sections under fp16 autocast (CUDA)")
     parser.add_argument("--json", type=Path, default=None, help="write all rows to this file")
@@ -470,9 +464,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's own)"
     )
     parser.add_argument("--warmup", type=int, default=None, help="warm-up calls per timing")
-    parser.add_argument("--reps", type=int, default=None, help="timed calls per timing (max)")
     parser.add_argument(
-        "--budget-s", type=float, default=None, help="time budget per timing, in seconds"
+        "--budget-s", type=float, default=None,
+        help="timed seconds per timing (blocked_autorange's min_run_time; 0: one call)",
     )
     args = parser.parse_args(argv)
     args.section_list = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -481,10 +475,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    defaults = (
-        (SMALL_WARMUP, SMALL_REPS, SMALL_BUDGET_S) if args.small else (WARMUP, REPS, BUDGET_S)
-    )
-    for name, default in zip(("warmup", "reps", "budget_s"), defaults, strict=True):
+    defaults = (SMALL_WARMUP, SMALL_BUDGET_S) if args.small else (WARMUP, BUDGET_S)
+    for name, default in zip(("warmup", "budget_s"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
     return args
@@ -513,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
             "threads": torch.get_num_threads(),
             "small": args.small,
             "sections": args.section_list,
+            "timing": "torch.utils.benchmark.Timer.blocked_autorange, median per call",
+            "warmup": args.warmup,
+            "budget_s": args.budget_s,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ds2d2_mm.cli.summary import format_summary
 from ds2d2_mm.datasets.dior import DIOR_SPLITS, convert_dior
 from ds2d2_mm.datasets.io import DatasetError
-from ds2d2_mm.datasets.report import format_summary
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,8 +14,8 @@ import argparse
 import sys
 import time
 
-from ds2d2_mm.datasets.report import format_summary
-from ds2d2_mm.datasets.synthetic import (
+from ds2d2_mm.cli.summary import format_summary
+from ds2d2_mm.tooling.synthetic import (
     generate_synthetic_dataset,
     update_synthetic_dataset,
 )

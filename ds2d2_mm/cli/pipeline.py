@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.pipeline import PRESETS, Pipeline
 from ds2d2_mm.runner_utils import run_tool
+from ds2d2_mm.tooling.pipeline import PRESETS, Pipeline
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,10 @@
-"""Datasets: DIOR and DOTA converters, the built-in synthetic aerial dataset, dataset classes.
+"""Datasets: DIOR and DOTA converters and the dataset classes.
 
 Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
 horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``. mmrotate is not
 imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
-``DOTADataset``.
+``DOTADataset``. The generator of the built-in synthetic scenes is tooling
+(:mod:`ds2d2_mm.tooling.synthetic`), not imported here.
 """
 
 from .classes import (
@@ -19,12 +20,6 @@ from .dior import convert_dior, parse_dior_xml, read_dior_split
 from .dota import DotaObject, format_dota_line, parse_dota_txt
 from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
 from .io import AnnotationError, DatasetError, ImageError
-from .report import format_summary
-from .synthetic import (
-    ensure_synthetic_dataset,
-    generate_synthetic_dataset,
-    synthetic_dataset_is_complete,
-)
 
 __all__ = [
     "DIOR_CLASSES",
@@ -43,15 +38,11 @@ __all__ = [
     "SyntheticAerialDataset",
     "convert_dior",
     "crop_objects",
-    "ensure_synthetic_dataset",
     "format_dota_line",
-    "format_summary",
-    "generate_synthetic_dataset",
     "parse_dior_xml",
     "parse_dota_txt",
     "patch_name",
     "read_dior_split",
     "split_dota",
-    "synthetic_dataset_is_complete",
     "window_starts",
 ]

@@ -59,6 +59,6 @@ class DOTAHBBDataset(ReportingCocoDataset):
 
 @DATASETS.register_module()
 class SyntheticAerialDataset(ReportingCocoDataset):
-    """The built-in synthetic aerial dataset (4 classes), see ``ds2d2_mm.datasets.synthetic``."""
+    """The built-in synthetic aerial dataset (4 classes), as ``ds2d2-make-synthetic`` writes it."""
 
     METAINFO = {"classes": SYNTHETIC_CLASSES, "palette": SYNTHETIC_PALETTE}

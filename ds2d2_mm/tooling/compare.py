@@ -34,8 +34,9 @@ import torch
 
 from ..errors import StageError
 from ..export import export_student
-from ..pipeline import REPO, Pipeline, Preset, RunResult, data_root_options
-from ..report import load_scalars
+from .pipeline import Pipeline, Preset, data_root_options
+from .report import load_scalars
+from .runs import REPO, RunResult
 
 __all__ = ["COMPARE_PRESETS", "CompareBench", "ComparePreset", "Row", "RowResult",
            "difference", "format_table", "summarise", "trainable_elements"]
@@ -317,7 +318,7 @@ class CompareBench:
     def run(self, monitor_every: float = 30.0) -> list[RowResult]:
         """Everything; writes ``compare.json`` and ``compare.md`` and returns the results."""
         if self.data_root is not None:
-            from ..datasets.synthetic import ensure_synthetic_dataset
+            from .synthetic import ensure_synthetic_dataset
 
             self.say(f"data: built-in synthetic scenes in {self.data_root}")
             ensure_synthetic_dataset(self.data_root, **self.synthetic)

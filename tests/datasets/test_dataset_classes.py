@@ -13,8 +13,8 @@ from ds2d2_mm.datasets import (
     DIORDataset,
     SyntheticAerialDataset,
     convert_dior,
-    generate_synthetic_dataset,
 )
+from ds2d2_mm.tooling.synthetic import generate_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from ds2d2_mm.datasets import (
-    SYNTHETIC_CLASSES,
+from ds2d2_mm.datasets import SYNTHETIC_CLASSES
+from ds2d2_mm.tooling.synthetic import (
     ensure_synthetic_dataset,
     generate_synthetic_dataset,
     synthetic_dataset_is_complete,
 )
-from ds2d2_mm.datasets import synthetic as synthetic_module
+from ds2d2_mm.tooling.synthetic import generate as synthetic_module
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "data"))

@@ -27,7 +27,7 @@ def tiny_distill_config(root: Path, epochs: int, probe: bool = False) -> Path:
     """
     from mmengine.config import Config
 
-    from ds2d2_mm.datasets.synthetic import ensure_synthetic_dataset
+    from ds2d2_mm.tooling.synthetic import ensure_synthetic_dataset
 
     data = ensure_synthetic_dataset(root / "data", num_train=8, num_val=2, img_size=96, seed=1)
     teacher_cfg = Config.fromfile(str(DEMO / "retina_teacher_synthetic.py")).model.to_dict()

@@ -16,13 +16,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StageError
-from .utils.paths import shipped_config
+from ..errors import StageError
+from ..utils.paths import shipped_config
+from .report import write_report
+from .runs import REPO, RunResult
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["DEFAULT_PORT", "PRESETS", "REPO", "Pipeline", "Preset", "RunResult",
+           "data_root_options", "last_checkpoint"]
+
 #: torchrun's rendezvous port of multi-GPU stages (``PORT`` overrides it, as for dist_train.sh).
 DEFAULT_PORT = 29500
 
@@ -88,18 +92,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-@dataclass
-class RunResult:
-    """One trained model of the recipe and what is known about it."""
-
-    name: str
-    config: str
-    work_dir: Path
-    checkpoint: Path | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    train_seconds: float | None = None
-
-
 def data_root_options(root: Path, eval_ann: str = "annotations/val.json") -> list[str]:
     """``--cfg-options`` that point a COCO-style config's datasets and metrics at ``root``
     (``eval_ann``: the evaluation annotation file, relative to ``root``)."""
@@ -114,12 +106,19 @@ def data_root_options(root: Path, eval_ann: str = "annotations/val.json") -> lis
 
 
 def last_checkpoint(work_dir: Path) -> Path | None:
-    """The checkpoint that mmengine's CheckpointHook recorded last in ``work_dir``, if any."""
-    marker = work_dir / "last_checkpoint"
-    if not marker.is_file():
+    """The checkpoint that mmengine's CheckpointHook recorded last in ``work_dir``, if it exists.
+
+    Reads the record with mmengine's own ``find_latest_checkpoint``; ``None`` when there is no
+    record (checked first: mmengine would print a "nothing to resume" line) or when the recorded
+    file is gone.
+    """
+    from mmengine.runner import find_latest_checkpoint
+
+    if not (Path(work_dir) / "last_checkpoint").is_file():
         return None
-    path = Path(marker.read_text().strip())
-    return path if path.is_file() else None
+    saved = find_latest_checkpoint(str(work_dir))
+    path = Path(saved) if saved else None
+    return path if path is not None and path.is_file() else None
 
 
 class Pipeline:
@@ -242,7 +241,7 @@ class Pipeline:
         """All stages; returns the runs by name (teacher, amplifier, baseline, distilled)."""
         p = self.preset
         if self.data_root is not None:
-            from .datasets.synthetic import ensure_synthetic_dataset
+            from .synthetic import ensure_synthetic_dataset
 
             self.log(f"data: built-in synthetic scenes in {self.data_root}")
             ensure_synthetic_dataset(self.data_root, **self.synthetic)
@@ -255,7 +254,7 @@ class Pipeline:
         distilled = self.train("distilled", p.distill, distill_opts)
         runs = {"teacher": teacher, "amplifier": amplifier, "baseline": baseline,
                 "distilled": distilled}
-        from .export import export_student
+        from ..export import export_student
 
         student_path = self.work_root / "distilled_student.pth"
         counts = export_student(str(distilled.checkpoint), str(student_path))
@@ -271,8 +270,6 @@ class Pipeline:
         self.evaluate(exported)
         distilled.metrics = exported.metrics
         if report:
-            from .report import write_report
-
             path = write_report(self.work_root, runs, elapsed_s=time.time() - self.t0,
                                 student_export=student_path, data_root=self.data_root)
             self.log(f"report: {path}")

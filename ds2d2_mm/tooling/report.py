@@ -17,13 +17,17 @@ Each figure is drawn by its own function. A figure that fails leaves a note with
 report instead of its image, so a long pipeline never loses its table. Every file is written
 atomically (temporary file in the destination folder, then ``os.replace``).
 
-Figures are drawn on ``matplotlib.figure.Figure`` objects rendered by the Agg canvas directly,
+Models are loaded and run by mmdet's ``DetInferencer`` (its test pipeline, weights and device
+handling); boxes are drawn by mmdet's ``DetLocalVisualizer`` into image arrays. The curves and the
+spectral panels are ``matplotlib.figure.Figure`` objects rendered by the Agg canvas directly,
 which needs no display and leaves pyplot's global backend and state untouched.
+
+Tooling: the pipeline (:mod:`.pipeline`) calls :func:`write_report`; this module only reads the
+``RunResult`` records of :mod:`.runs` and never imports the pipeline.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import logging
@@ -38,12 +42,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .runs import REPO
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from mmdet.apis import DetInferencer
+    from mmdet.visualization import DetLocalVisualizer
     from torch import nn
 
-    from .pipeline import RunResult
+    from .runs import RunResult
 
 __all__ = [
     "DEFAULT_SCORE_THR",
@@ -61,8 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
-
 REPORT_NAME = "report.md"
 FIGURE_DIR = "report"
 CURVES_PNG = "curves.png"
@@ -75,6 +81,15 @@ DEFAULT_SCORE_THR = 0.3
 DEFAULT_NUM_IMAGES = 3
 #: Resolution of the saved figures.
 FIGURE_DPI = 110
+#: Images with drawn boxes are scaled so that their longer side has this many pixels.
+PANEL_SIDE = 384
+#: Detections figure: pixels between panels, title strip height, its font scale and margin.
+PANEL_GAP = 6
+TITLE_HEIGHT = 22
+TITLE_FONT_SCALE, MIN_TITLE_FONT_SCALE = 0.45, 0.25
+TITLE_MARGIN = 4
+#: Line width of drawn boxes (DetLocalVisualizer's ``line_width``).
+BOX_LINE_WIDTH = 2
 #: A positive curve whose max / min exceeds this ratio is drawn on a log y axis.
 LOG_SCALE_RATIO = 30.0
 #: Lines of a failed figure's traceback quoted in the report.
@@ -491,56 +506,64 @@ def load_val_samples(config: str | os.PathLike, data_root: str | os.PathLike | N
     return samples
 
 
-def _init_detector(config: str | os.PathLike, checkpoint: str | os.PathLike | None,
-                   device: str) -> nn.Module:
-    """``mmdet.apis.init_detector`` after registering mmdet's and this package's modules."""
-    from mmdet.apis import init_detector
-    from mmdet.utils import register_all_modules
+def _inferencer(config: str | os.PathLike, checkpoint: str | os.PathLike | None,
+                device: str) -> DetInferencer:
+    """mmdet's ``DetInferencer`` of ``config`` with ``checkpoint``: the model, loaded, and its test
+    pipeline (image path in, packed inputs out).
 
-    import ds2d2_mm  # noqa: F401  (registration)
+    Raises:
+        FileNotFoundError: no checkpoint, or the file is missing (names the path).
+    """
+    import warnings
 
-    register_all_modules()
+    from mmdet.apis import DetInferencer
+    from mmengine.config import Config
+
     if checkpoint is None:
         raise FileNotFoundError(f"no checkpoint for {config}")
     ckpt = _resolve(checkpoint)
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-    # an explicit palette keeps init_detector from building the test dataset
-    return init_detector(str(_resolve(config)), str(ckpt), palette="random", device=device)
+    cfg = Config.fromfile(str(_resolve(config)))
+    with warnings.catch_warnings():
+        # class names come from the config (_class_names), not from the inferencer's COCO
+        # fallback for a checkpoint without dataset_meta
+        warnings.filterwarnings("ignore", message="dataset_meta or class names are not saved")
+        # the config's visualizer backends get no save_dir: nothing is saved, as intended
+        warnings.filterwarnings("ignore", message="Failed to add <class")
+        # an explicit palette keeps the inferencer from building the test dataset
+        return DetInferencer(model=cfg, weights=str(ckpt), device=device,
+                             scope=cfg.get("default_scope", "mmdet"), palette="random",
+                             show_progress=False)
 
 
-def _test_pipeline(model: nn.Module) -> Any:
-    """The model's test pipeline without annotation loading (inference on an image path)."""
-    from mmcv.transforms import Compose
-    from mmdet.utils import get_test_pipeline_cfg
+def _dataset_classes(model: nn.Module) -> tuple[list[str], list[tuple[int, int, int]]] | None:
+    """Class names and palette of the model's test dataset (config metainfo, else the dataset
+    class's ``METAINFO``), or ``None`` when neither names classes."""
+    from mmdet.registry import DATASETS
 
-    steps = [copy.deepcopy(s) for s in get_test_pipeline_cfg(model.cfg.copy())
-             if not str(s["type"]).endswith("LoadAnnotations")]
-    return Compose(steps)
+    try:
+        ds = _dataset_cfg(model.cfg)
+        sources = [ds.get("metainfo") or {}, getattr(DATASETS.get(ds.type), "METAINFO", {}) or {}]
+    except (KeyError, AttributeError):
+        return None
+    for meta in sources:
+        if meta.get("classes"):
+            return list(meta["classes"]), [tuple(c) for c in meta.get("palette") or []]
+    return None
 
 
 def _class_names(model: nn.Module, num_classes: int | None = None) -> list[str] | None:
     """Class names of the model's dataset (config metainfo or dataset class), if known."""
-    from mmdet.registry import DATASETS
-
-    names = None
-    try:
-        ds = _dataset_cfg(model.cfg)
-        names = (ds.get("metainfo") or {}).get("classes")
-        if names is None:
-            cls = DATASETS.get(ds.type)
-            names = getattr(cls, "METAINFO", {}).get("classes")
-    except (KeyError, AttributeError):
-        names = None
-    if names is None:
-        names = (getattr(model, "dataset_meta", None) or {}).get("classes")
+    found = _dataset_classes(model)
+    names = found[0] if found else (getattr(model, "dataset_meta", None) or {}).get("classes")
     if names is not None and num_classes is not None and len(names) != num_classes:
         return None
     return list(names) if names is not None else None
 
 
 # --------------------------------------------------------------------------------------------
-# Spectral figure
+# Drawing boxes: mmdet's DetLocalVisualizer into image arrays
 # --------------------------------------------------------------------------------------------
 
 
@@ -550,29 +573,114 @@ def _read_rgb(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"cannot read image {path}")
-    return img[..., ::-1]
+    return np.ascontiguousarray(img[..., ::-1])
 
 
-def _draw_boxes(ax: Axes, boxes: np.ndarray, labels: Sequence[str], colors: Mapping[str, Any],
-                scores: Sequence[float] | None = None) -> None:
-    from matplotlib.patches import Rectangle
+def _box_visualizer(classes: Sequence[str],
+                    palette: Sequence[tuple[int, int, int]] = ()) -> DetLocalVisualizer:
+    """A ``DetLocalVisualizer`` whose colours follow ``classes`` (the dataset's palette where it
+    has one, mmdet's fixed random palette for the rest), so a class keeps its colour in every
+    panel."""
+    from mmdet.visualization import DetLocalVisualizer, get_palette
 
-    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
-        label = labels[i] if i < len(labels) else ""
-        color = colors.get(label, "yellow")
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
-                               linewidth=1.0))
-        text = label if scores is None else f"{label} {scores[i]:.2f}"
-        if text:
-            ax.text(x1, y1 - 1, text, color="white", fontsize=5, va="bottom",
-                    bbox=dict(facecolor=color, alpha=0.6, pad=0.5, linewidth=0))
+    colors = list(palette)[:len(classes)]
+    colors += get_palette("random", len(classes))[len(colors):]
+    vis = DetLocalVisualizer(name="ds2d2_report", line_width=BOX_LINE_WIDTH)
+    vis.dataset_meta = {"classes": tuple(classes), "palette": colors}
+    return vis
 
 
-def _label_colors(names: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
+def _draw_instances(vis: DetLocalVisualizer, image: np.ndarray, boxes: np.ndarray,
+                    labels: Sequence[str], scores: Sequence[float] | None = None) -> np.ndarray:
+    """``image`` (RGB) with ``boxes`` drawn by ``vis``: ground truth when ``scores`` is None, else
+    detections with their scores (all of them: the caller thresholds). Returns the RGB array."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
 
-    cmap = colormaps["tab10"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(dict.fromkeys(names))}
+    index = {name: i for i, name in enumerate(vis.dataset_meta["classes"])}
+    instances = InstanceData(
+        bboxes=torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
+        labels=torch.as_tensor([index[name] for name in labels], dtype=torch.long))
+    sample = DetDataSample()
+    if scores is None:
+        sample.gt_instances = instances
+    else:
+        instances.scores = torch.as_tensor(list(scores), dtype=torch.float32)
+        sample.pred_instances = instances
+    vis.add_datasample("report", image, sample, draw_gt=scores is None,
+                       draw_pred=scores is not None, pred_score_thr=-math.inf)
+    return vis.get_image()
+
+
+def _panel_scale(image: np.ndarray) -> float:
+    """Scale that brings an image's longer side to ``PANEL_SIDE`` pixels."""
+    return PANEL_SIDE / max(image.shape[:2])
+
+
+def _rescale(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA
+    return cv2.resize(image, size, interpolation=interp)
+
+
+def _titled(panel: np.ndarray, title: str) -> np.ndarray:
+    """``panel`` under a white strip holding ``title`` (shrunk to the panel's width)."""
+    import cv2
+
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    size = TITLE_FONT_SCALE
+    while size > MIN_TITLE_FONT_SCALE and cv2.getTextSize(
+            title, font, size, thickness)[0][0] > panel.shape[1] - 2 * TITLE_MARGIN:
+        size *= 0.9
+    strip = np.full((TITLE_HEIGHT, panel.shape[1], 3), 255, dtype=np.uint8)
+    cv2.putText(strip, title, (TITLE_MARGIN, TITLE_HEIGHT - 7), font, size, (0, 0, 0), thickness,
+                cv2.LINE_AA)
+    return np.concatenate([strip, panel], axis=0)
+
+
+def _grid(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """RGB panels in rows and columns on a white background, ``PANEL_GAP`` pixels apart."""
+    heights = [max(p.shape[0] for p in row) for row in rows]
+    widths = [max(row[c].shape[1] for row in rows if c < len(row))
+              for c in range(max(len(row) for row in rows))]
+    out = np.full((sum(heights) + PANEL_GAP * (len(rows) + 1),
+                   sum(widths) + PANEL_GAP * (len(widths) + 1), 3), 255, dtype=np.uint8)
+    y = PANEL_GAP
+    for row, height in zip(rows, heights, strict=True):
+        x = PANEL_GAP
+        for panel, width in zip(row, widths, strict=False):
+            out[y:y + panel.shape[0], x:x + panel.shape[1]] = panel
+            x += width + PANEL_GAP
+        y += height + PANEL_GAP
+    return out
+
+
+def _save_rgb(image: np.ndarray, path: Path) -> Path:
+    """Write an RGB array to ``path`` (PNG) atomically; returns ``path``."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise RuntimeError(f"cannot encode {path.name} as PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.tobytes())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Spectral figure
+# --------------------------------------------------------------------------------------------
 
 
 def _show_map(fig: Figure, ax: Axes, data: np.ndarray, title: str, cmap: str = "viridis") -> None:
@@ -587,17 +695,19 @@ def plot_spectral(config: str | os.PathLike, checkpoint: str | os.PathLike | Non
                   sample: ValSample, out: Path, device: str = "cpu") -> Path:
     """One image, the teacher's first FPN level, its Haar sub-bands and the image's DISW map.
 
-    The image goes through the teacher's test pipeline and data preprocessor; ``extract_feat``
-    gives the FPN levels. Maps show the mean absolute activation over channels. The DISW map is
-    computed for the image's boxes (scaled to the network input) on the sub-band grid.
+    The image goes through the teacher's test pipeline (``DetInferencer``'s) and data
+    preprocessor; ``extract_feat`` gives the FPN levels. Maps show the mean absolute activation
+    over channels. The DISW map is computed for the image's boxes (scaled to the network input) on
+    the sub-band grid.
     """
     import torch
 
-    from .disw import disw_weights
-    from .spectral import haar_dwt
+    from ..disw import disw_weights
+    from ..spectral import haar_dwt
 
-    model = _init_detector(config, checkpoint, device)
-    data = _test_pipeline(model)(dict(img_path=str(sample.path), img_id=sample.image_id))
+    inferencer = _inferencer(config, checkpoint, device)
+    model = inferencer.model
+    data = inferencer.pipeline(str(sample.path))
     with torch.no_grad():
         batch = model.data_preprocessor(
             {"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]}, False)
@@ -615,11 +725,16 @@ def plot_spectral(config: str | os.PathLike, checkpoint: str | os.PathLike | Non
         return t.abs().mean(dim=0).cpu().numpy()
 
     image = _read_rgb(sample.path)
+    found = _dataset_classes(model)
+    classes = list(dict.fromkeys([*(found[0] if found else []), *sample.labels]))
+    vis = _box_visualizer(classes, found[1] if found else ())
     fig = _new_figure(13.0, 6.4)
     axes = fig.subplots(2, 4)
     ax = axes[0, 0]
-    ax.imshow(image)
-    _draw_boxes(ax, sample.boxes, sample.labels, _label_colors(sample.labels))
+    scale = _panel_scale(image)  # drawn at panel size, so labels keep a readable size
+    drawn = _draw_instances(vis, _rescale(image, scale), np.asarray(sample.boxes) * scale,
+                            sample.labels)
+    ax.imshow(drawn, extent=(0, image.shape[1], image.shape[0], 0))
     ax.set_title(f"image {sample.path.name}, {len(sample.boxes)} boxes", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -654,15 +769,14 @@ def plot_spectral(config: str | os.PathLike, checkpoint: str | os.PathLike | Non
 # --------------------------------------------------------------------------------------------
 
 
-def _detections(model: nn.Module, samples: Sequence[ValSample], score_thr: float,
+def _detections(inferencer: DetInferencer, samples: Sequence[ValSample], score_thr: float,
                 names: Sequence[str] | None) -> list[tuple[np.ndarray, list[str], list[float]]]:
-    from mmdet.apis import inference_detector
-
-    pipeline = _test_pipeline(model)
+    """Each sample's detections with score >= ``score_thr``: boxes, class names, scores."""
+    result = inferencer([str(s.path) for s in samples], return_datasamples=True,
+                        no_save_vis=True, no_save_pred=True)
     out = []
-    for sample in samples:
-        result = inference_detector(model, str(sample.path), test_pipeline=pipeline)
-        pred = result.pred_instances
+    for pred_sample in result["predictions"]:
+        pred = pred_sample.pred_instances
         keep = pred.scores >= score_thr
         boxes = pred.bboxes[keep].cpu().numpy()
         labels = [names[i] if names and i < len(names) else str(i)
@@ -676,6 +790,10 @@ def plot_detections(config: str | os.PathLike, checkpoints: Mapping[str, str | o
                     device: str = "cpu") -> Path:
     """Ground truth and each checkpoint's detections, one row per image.
 
+    Inference is mmdet's ``DetInferencer``; boxes are drawn by mmdet's ``DetLocalVisualizer``
+    (one colour per class across the figure, detections labelled with their score in %). Each
+    panel is titled; the first column's title names the image.
+
     Args:
         config: Detector config shared by the checkpoints (the student baseline config).
         checkpoints: Column title -> checkpoint (e.g. baseline, distilled student).
@@ -687,33 +805,32 @@ def plot_detections(config: str | os.PathLike, checkpoints: Mapping[str, str | o
     if not samples:
         raise ValueError("no validation images to draw")
     results = {}
+    found = None
     for title, ckpt in checkpoints.items():
-        model = _init_detector(config, ckpt, device)
+        inferencer = _inferencer(config, ckpt, device)
+        model = inferencer.model
+        found = found or _dataset_classes(model)
         names = _class_names(model, getattr(getattr(model, "bbox_head", None), "num_classes",
                                             None))
-        results[title] = _detections(model, samples, score_thr, names)
-        del model
+        results[title] = _detections(inferencer, samples, score_thr, names)
+        del inferencer, model
     all_labels = [lab for s in samples for lab in s.labels]
     all_labels += [lab for res in results.values() for _, labels, _ in res for lab in labels]
-    colors = _label_colors(sorted(set(all_labels)))
-    ncols = 1 + len(checkpoints)
-    fig = _new_figure(3.4 * ncols, 3.4 * len(samples))
-    axes = fig.subplots(len(samples), ncols, squeeze=False)
+    classes = list(dict.fromkeys([*(found[0] if found else []), *sorted(set(all_labels))]))
+    vis = _box_visualizer(classes, found[1] if found else ())
+    rows = []
     for row, sample in enumerate(samples):
         image = _read_rgb(sample.path)
-        columns = [(f"ground truth ({len(sample.boxes)})", sample.boxes, sample.labels, None)]
+        scale = _panel_scale(image)
+        shown = _rescale(image, scale)
+        columns = [(f"{sample.path.name}: ground truth ({len(sample.boxes)})", sample.boxes,
+                    sample.labels, None)]
         columns += [(f"{title}: {len(res[row][0])} with score >= {score_thr:g}", *res[row])
                     for title, res in results.items()]
-        for ax, (title, boxes, labels, scores) in zip(axes[row], columns, strict=True):
-            ax.imshow(image)
-            _draw_boxes(ax, boxes, labels, colors, scores)
-            ax.set_xlim(0, image.shape[1])
-            ax.set_ylim(image.shape[0], 0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title, fontsize=8)
-        axes[row, 0].set_ylabel(sample.path.name, fontsize=8)
-    return _save_figure(fig, out)
+        rows.append([_titled(_draw_instances(vis, shown, np.asarray(boxes) * scale, labels,
+                                             scores), title)
+                     for title, boxes, labels, scores in columns])
+    return _save_rgb(_grid(rows), out)
 
 
 # --------------------------------------------------------------------------------------------

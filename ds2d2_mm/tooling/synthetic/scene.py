@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .classes import SYNTHETIC_CLASSES
-from .synthetic_draw import (
+from ...datasets.classes import SYNTHETIC_CLASSES
+from .draw import (
     Canvas,
     Pose,
     fill_mask,
@@ -23,7 +23,7 @@ from .synthetic_draw import (
     smooth_noise,
     stripes,
 )
-from .synthetic_objects import (
+from .objects import (
     OBJECT_PAINTERS,
     paint_blob,
     paint_building,

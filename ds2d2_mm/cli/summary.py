@@ -1,4 +1,4 @@
-"""Plain-text rendering of the converters' summary dictionaries."""
+"""Plain-text rendering of the converters' summary dictionaries (the data commands' output)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Layout under ``out_dir``::
     labelTxt/{train,val,test}/NNNNN.txt   DOTA-style oriented boxes (4 corners, class, 0)
     .complete.json                        written last: generator version and parameters
 
-Scenes are drawn by :func:`ds2d2_mm.datasets.synthetic_scene.render_scene` with a generator
+Scenes are drawn by :func:`ds2d2_mm.tooling.synthetic.scene.render_scene` with a generator
 seeded by ``(seed, split stream, index)`` (streams: train 0, val 1, test 2), so each image is
 independent of the others and of the other splits' sizes, and a fixed seed gives identical files.
 Every file is written atomically; the completion marker is removed before and written after
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import SYNTHETIC_CLASSES, coco_categories
-from .dota import format_dota_line
-from .io import atomic_write_image, atomic_write_json, atomic_write_text
-from .synthetic_scene import SceneObject, render_scene
+from ...datasets.classes import SYNTHETIC_CLASSES, coco_categories
+from ...datasets.dota import format_dota_line
+from ...datasets.io import atomic_write_image, atomic_write_json, atomic_write_text
+from .scene import SceneObject, render_scene
 
 __all__ = [
     "SYNTHETIC_VERSION",

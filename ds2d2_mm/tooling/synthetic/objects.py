@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .synthetic_draw import Canvas, Pose, rect_corners
+from .draw import Canvas, Pose, rect_corners
 
 __all__ = [
     "OBJECT_PAINTERS",
