@@ -1,11 +1,13 @@
 """Datasets: DIOR and DOTA converters, the built-in synthetic aerial dataset, dataset classes.
 
 Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
-horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``. mmrotate is not
+horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``, and the
+multi-band raster loader ``LoadMultiBandImage`` in ``mmdet.registry.TRANSFORMS``. mmrotate is not
 imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
 ``DOTADataset``.
 """
 
+from .band_statistics import BandStatsAccumulator, read_band_stats
 from .classes import (
     DIOR_CLASSES,
     DIOR_PALETTE,
@@ -19,6 +21,8 @@ from .dior import convert_dior, parse_dior_xml, read_dior_split
 from .dota import DotaObject, format_dota_line, parse_dota_txt
 from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
 from .io import AnnotationError, DatasetError, ImageError
+from .multiband import LoadMultiBandImage, band_stats
+from .raster import read_raster
 from .report import format_summary
 from .synthetic import (
     ensure_synthetic_dataset,
@@ -34,13 +38,16 @@ __all__ = [
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_PALETTE",
     "AnnotationError",
+    "BandStatsAccumulator",
     "DIORDataset",
     "DOTAHBBDataset",
     "DatasetError",
     "DotaObject",
     "ImageError",
+    "LoadMultiBandImage",
     "PatchObject",
     "SyntheticAerialDataset",
+    "band_stats",
     "convert_dior",
     "crop_objects",
     "ensure_synthetic_dataset",
@@ -50,7 +57,9 @@ __all__ = [
     "parse_dior_xml",
     "parse_dota_txt",
     "patch_name",
+    "read_band_stats",
     "read_dior_split",
+    "read_raster",
     "split_dota",
     "synthetic_dataset_is_complete",
     "window_starts",
