@@ -17,6 +17,7 @@ from . import (  # noqa: E402,F401  (registration)
     engine,
     evaluation,
     hooks,
+    multiband_preprocessor,
     optim,
     prediction_kd,
     spectral,

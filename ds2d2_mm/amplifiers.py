@@ -39,12 +39,13 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 def drop_pretrained_init(cfg: dict) -> None:
-    """Remove every ``init_cfg`` of type ``Pretrained`` from a model config, in place."""
+    """Remove every ``init_cfg`` of type ``Pretrained`` (or ``PretrainedInflated``) from a model
+    config, in place."""
     for value in list(cfg.values()):
         if isinstance(value, dict):
             drop_pretrained_init(value)
     init = cfg.get("init_cfg")
-    if isinstance(init, dict) and init.get("type") == "Pretrained":
+    if isinstance(init, dict) and init.get("type") in ("Pretrained", "PretrainedInflated"):
         cfg["init_cfg"] = None
 
 

@@ -231,6 +231,11 @@ class SpectralDistiller(BaseDetector):
         enabled = [getattr(p, "_enable_normalize", False) for p in (sp, tp)]
         if not all(enabled):
             return None
+        if sp.mean.shape != tp.mean.shape:
+            raise ConfigError(
+                f"SpectralDistiller: the student's preprocessor normalises {sp.mean.shape[0]} "
+                f"bands, the teacher's {tp.mean.shape[0]}; student and teacher must read the "
+                "same bands (give both the same MultiBandDetDataPreprocessor mean/std)")
         if torch.equal(sp.mean, tp.mean) and torch.equal(sp.std, tp.std):
             return None
         print_log("SpectralDistiller: teacher normalises inputs differently; inputs are mapped",

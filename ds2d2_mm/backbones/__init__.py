@@ -1,10 +1,12 @@
-"""Backbones: SAM3's vision trunk as an mmdet backbone (``SAM3ViTBackbone``).
+"""Backbones: SAM3's vision trunk as an mmdet backbone (``SAM3ViTBackbone``), and stem
+inflation of RGB checkpoints for C-band inputs (``PretrainedInflated``, :func:`inflate_stem`).
 
 Importing this package registers the backbone in ``mmdet.registry.MODELS`` and is cheap and safe
 without sam3 installed: sam3 is imported when a trunk is first built, with the process's TF32
 settings preserved (:mod:`ds2d2_mm.backbones.sam3_import`).
 """
 
+from .inflate import PretrainedInflated, inflate_stem
 from .sam3 import SAM3ViTBackbone
 from .sam3_import import Sam3NotInstalledError, import_vitdet, preserved_tf32, tf32_state
 from .sam3_trunk import (
@@ -20,6 +22,7 @@ from .simple_pyramid import SimpleFeaturePyramid
 from .spectral_adapter import SpectralAdapter
 
 __all__ = [
+    "PretrainedInflated",
     "SAM3_TRUNK_ARCHS",
     "SAM3_TRUNK_PREFIX",
     "SAM3ViTBackbone",
@@ -28,6 +31,7 @@ __all__ = [
     "SpectralAdapter",
     "build_sam3_trunk",
     "import_vitdet",
+    "inflate_stem",
     "load_sam3_trunk",
     "preserved_tf32",
     "read_sam3_checkpoint",

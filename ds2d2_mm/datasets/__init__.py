@@ -1,12 +1,14 @@
 """Datasets: DIOR and DOTA converters and the dataset classes.
 
 Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
-horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``. mmrotate is not
+horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``, and the
+multi-band raster loader ``LoadMultiBandImage`` in ``mmdet.registry.TRANSFORMS``. mmrotate is not
 imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
 ``DOTADataset``. The generator of the built-in synthetic scenes is tooling
 (:mod:`ds2d2_mm.tooling.synthetic`), not imported here.
 """
 
+from .band_statistics import BandStatsAccumulator, read_band_stats
 from .classes import (
     DIOR_CLASSES,
     DIOR_PALETTE,
@@ -20,6 +22,8 @@ from .dior import convert_dior, parse_dior_xml, read_dior_split
 from .dota import DotaObject, format_dota_line, parse_dota_txt
 from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
 from .io import AnnotationError, DatasetError, ImageError
+from .multiband import LoadMultiBandImage, band_stats
+from .raster import read_raster
 
 __all__ = [
     "DIOR_CLASSES",
@@ -29,20 +33,25 @@ __all__ = [
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_PALETTE",
     "AnnotationError",
+    "BandStatsAccumulator",
     "DIORDataset",
     "DOTAHBBDataset",
     "DatasetError",
     "DotaObject",
     "ImageError",
+    "LoadMultiBandImage",
     "PatchObject",
     "SyntheticAerialDataset",
+    "band_stats",
     "convert_dior",
     "crop_objects",
     "format_dota_line",
     "parse_dior_xml",
     "parse_dota_txt",
     "patch_name",
+    "read_band_stats",
     "read_dior_split",
+    "read_raster",
     "split_dota",
     "window_starts",
 ]
