@@ -13,9 +13,9 @@ source-image pixels), the files zipped together.
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import tempfile
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..datasets.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["PatchDetections", "merge_patch_detections", "parse_patch_id", "rbox_corners",
            "write_task1_submission"]
@@ -161,27 +163,12 @@ def write_task1_submission(
                 lines.append(" ".join([name, f"{float(score):.4f}",
                                        *(f"{v:.2f}" for v in corners)]))
         path = out / f"Task1_{cls}.txt"
-        _atomic_text(path, "".join(line + "\n" for line in lines))
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
         files.append(path)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".zip.tmp")
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            for path in files:
-                z.write(path, path.name)
-        os.replace(tmp, zip_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in files:
+            z.write(path, path.name)
+    atomic_write_bytes(zip_path, buffer.getvalue())
     return zip_path
 
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -227,8 +228,6 @@ class CompareBench:
             tail = log_file.read_bytes()[-20000:].decode("utf-8", "replace")
         except OSError:
             return "starting"
-        import re
-
         found = re.findall(r"Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\]", tail)
         if not found:
             return "evaluating" if "Epoch(test)" in tail else "starting"

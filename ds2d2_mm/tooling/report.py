@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..datasets.io import atomic_write_text
 from .runs import REPO
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -146,19 +147,6 @@ def _resolve(path: str | os.PathLike) -> Path:
         return p
     repo_path = REPO / p
     return repo_path if repo_path.exists() else p
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _save_figure(fig: Figure, path: Path) -> Path:
@@ -907,7 +895,7 @@ def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], el
     lines += [f"- Exported distilled student: `{student_export}`", ""]
     report = root / REPORT_NAME
     # the table first, so that even a hard crash while drawing keeps it
-    _atomic_write_text(report, "\n".join([*lines, "_Figures are being drawn._"]) + "\n")
+    atomic_write_text(report, "\n".join([*lines, "_Figures are being drawn._"]) + "\n")
 
     # figures: each one on its own, never at the table's expense
     samples: list[ValSample] | None = None
@@ -959,5 +947,5 @@ def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], el
                              f"Ground truth, student baseline and distilled student on "
                              f"{num_images} validation images; detections with score >= "
                              f"{score_thr:g}.")
-    _atomic_write_text(report, "\n".join(lines).rstrip() + "\n")
+    atomic_write_text(report, "\n".join(lines).rstrip() + "\n")
     return report
