@@ -100,3 +100,25 @@ def build(cfg: dict) -> torch.nn.Module:
     model = MODELS.build(ConfigDict(copy.deepcopy(cfg)))
     model.init_weights()
     return model
+
+
+def loss_and_sampled_rois(model, inputs, samples) -> tuple[dict, torch.Tensor]:
+    """A distiller's losses, and the RoIs (R, 1 + box dim) that its two-stage student sampled in
+    that call (batch index, then the box), recorded at the student's ``roi_head.bbox_loss``."""
+    seen = []
+    original = model.student.roi_head.bbox_loss
+
+    def spy(x, sampling_results):
+        seen.append([getattr(r.priors, "tensor", r.priors).detach().clone()
+                     for r in sampling_results])
+        return original(x, sampling_results)
+
+    model.student.roi_head.bbox_loss = spy
+    try:
+        losses = model.loss(inputs, samples)
+    finally:
+        del model.student.roi_head.bbox_loss
+    assert len(seen) == 1
+    rois = torch.cat([torch.cat([torch.full((len(p), 1), float(i)), p], dim=1)
+                      for i, p in enumerate(seen[0])])
+    return losses, rois

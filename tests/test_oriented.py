@@ -10,6 +10,7 @@ import pytest
 import torch
 
 pytest.importorskip("mmrotate")
+from ds2d2_testlib import loss_and_sampled_rois  # noqa: E402
 from rotated_testlib import (  # noqa: E402
     build_rot,
     rotated_batch,
@@ -73,26 +74,6 @@ def rotated_rcnn_kd(roi_head, feats_s, feats_t, rois):
     return 0.5 * TEMPERATURE**2 * kl, l1_sum / (5 * conf_sum)
 
 
-def run_with_sampled_rois(model, inputs, samples):
-    """The distiller's losses, and the rotated RoIs (R, 6) its student sampled in that call."""
-    seen = []
-    original = model.student.roi_head.bbox_loss
-
-    def spy(x, sampling_results):
-        seen.append([r.priors.tensor.detach().clone() for r in sampling_results])
-        return original(x, sampling_results)
-
-    model.student.roi_head.bbox_loss = spy
-    try:
-        losses = model.loss(inputs, samples)
-    finally:
-        del model.student.roi_head.bbox_loss
-    assert len(seen) == 1
-    rois = torch.cat([torch.cat([torch.full((len(p), 1), float(i)), p], dim=1)
-                      for i, p in enumerate(seen[0])])
-    return losses, rois
-
-
 def test_oriented_rcnn_is_distilled_on_rotated_rois_by_the_published_formulas(rotate_scope):
     model = build_rot(distiller(tiny_oriented_rcnn(), tiny_oriented_rcnn(width=16),
                                 amplifiers=dict(full=0.9, high=1.3)))
@@ -102,7 +83,7 @@ def test_oriented_rcnn_is_distilled_on_rotated_rois_by_the_published_formulas(ro
     for i, amp in enumerate(model.amplifiers):
         perturb(amp.head, 30 + i)
     inputs, samples = rotated_batch(model, size=96)
-    losses, rois = run_with_sampled_rois(model, inputs, samples)
+    losses, rois = loss_and_sampled_rois(model, inputs, samples)
     assert rois.shape[1] == 6 and len(rois) > 10  # batch index + cx, cy, w, h, angle
 
     with torch.no_grad():

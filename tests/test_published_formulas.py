@@ -10,12 +10,18 @@ assigner's targets, RoIAlign), and the RoIs that the student's RoI head sampled 
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
-from ds2d2_testlib import build, distiller_cfg, make_batch, tiny_faster_rcnn, tiny_retinanet
+from ds2d2_testlib import (
+    build,
+    distiller_cfg,
+    loss_and_sampled_rois,
+    make_batch,
+    tiny_faster_rcnn,
+    tiny_retinanet,
+)
 
 REL = 1e-4
 TERMS = ("loss_exp_low", "loss_exp_high", "loss_imp_full_cls", "loss_imp_full_reg",
@@ -276,21 +282,7 @@ def test_faster_rcnn_terms_equal_the_published_formulas():
     model.train()
     inputs, samples = batch(model)
 
-    seen = []
-    original = model.student.roi_head.bbox_loss
-
-    def spy(x, sampling_results):
-        seen.append([copy.deepcopy(r.priors.detach()) for r in sampling_results])
-        return original(x, sampling_results)
-
-    model.student.roi_head.bbox_loss = spy
-    try:
-        losses = model.loss(inputs, samples)
-    finally:
-        del model.student.roi_head.bbox_loss
-    assert len(seen) == 1
-    rois = torch.cat([torch.cat([torch.full((len(p), 1), float(i)), p], dim=1)
-                      for i, p in enumerate(seen[0])])
+    losses, rois = loss_and_sampled_rois(model, inputs, samples)
     assert len(rois) > 10
 
     with torch.no_grad():
