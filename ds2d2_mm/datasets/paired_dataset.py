@@ -32,10 +32,23 @@ from .classes import DRONEVEHICLE_CLASSES, DRONEVEHICLE_PALETTE
 from .coco_datasets import ReportingCocoDataset
 from .paired import PAIRED_PATHS_KEY
 
-__all__ = ["DroneVehicleDataset", "PairedCocoDataset", "RESERVED_PREFIXES"]
+__all__ = ["DroneVehicleDataset", "PairedCocoDataset", "RESERVED_PREFIXES",
+           "config_modalities"]
 
 #: ``data_prefix`` keys that are not modalities (mmdet's single image and segmentation maps).
 RESERVED_PREFIXES = ("img", "img_path", "seg")
+
+
+def config_modalities(dataset: dict | None) -> list[str] | None:
+    """The modalities a dataset config provides (its ``data_prefix`` keys other than ``img`` /
+    ``seg``, through wrappers such as ``RepeatDataset``), or ``None`` for a single-image one."""
+    while isinstance(dataset, dict) and "data_prefix" not in dataset and "dataset" in dataset:
+        dataset = dataset["dataset"]
+    prefix = (dataset or {}).get("data_prefix") if isinstance(dataset, dict) else None
+    if not isinstance(prefix, dict):
+        return None
+    names = [k for k in prefix if k not in RESERVED_PREFIXES]
+    return names or None
 
 
 @DATASETS.register_module()
