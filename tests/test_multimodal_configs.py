@@ -68,6 +68,17 @@ def test_shipped_configs_are_labelled_as_an_extension():
         assert "this project's extension" in head, path.name
 
 
+def test_stream_weights_are_the_published_retinanet_dior_ones(distiller_config):
+    from test_published_configs import PUBLISHED
+
+    (low, high), (full, hf), kd = PUBLISHED["retina_r101_r18_dior.py"]
+    dc = distiller_config.model.distill_cfg
+    assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
+    assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
+    assert dc.kd_cls.to_dict() == kd["kd_cls"] and dc.kd_reg.to_dict() == kd["kd_reg"]
+    assert (dc.teacher_input, dc.student_input) == ("rgb", "ir")
+
+
 def test_the_shipped_distiller_names_modalities_of_its_datasets(distiller_config):
     from ds2d2_mm.runner_utils import check_distill_config
 
