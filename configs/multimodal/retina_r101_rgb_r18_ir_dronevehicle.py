@@ -1,9 +1,9 @@
 # Cross-modal DS2D2 (this project's extension; the paper has no cross-modal results, nothing was
 # trained yet), stage 3: the infrared RetinaNet R18 student distilled from the RGB RetinaNet R101
-# teacher on DroneVehicle pairs. Each batch holds both modalities (LoadPairedImages, 4 channels); the teacher reads the RGB
-# channels, the student (task loss, DISW, amplifiers, predict) the infrared one, and both share
-# one set of boxes. The stream weights are the published RetinaNet / DIOR ones (same-modality,
-# horizontal boxes); none were tuned for a cross-modal pair.
+# teacher on DroneVehicle pairs. Each batch holds both modalities (LoadPairedImages, 4 channels);
+# the teacher reads the RGB channels, the student (task loss, DISW, amplifiers, predict) the
+# infrared one, and both share one set of boxes. The stream weights are the published RetinaNet /
+# DIOR ones (same modality, horizontal boxes); none were tuned for a cross-modal pair.
 #   python tools/train.py configs/multimodal/retina_r101_rgb_r18_ir_dronevehicle.py
 #   python tools/export_student.py work_dirs/retina_r101_rgb_r18_ir_dronevehicle/epoch_24.pth \
 #       student_ir.pth
