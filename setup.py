@@ -21,6 +21,7 @@ COMMANDS = {
     "ds2d2-pipeline": "ds2d2_mm.cli.pipeline:run",
     "ds2d2-compare": "ds2d2_mm.cli.compare:run",
     "ds2d2-dior-to-coco": "ds2d2_mm.cli.dior_to_coco:run",
+    "ds2d2-dronevehicle-to-coco": "ds2d2_mm.cli.dronevehicle_to_coco:run",
     "ds2d2-split-dota": "ds2d2_mm.cli.split_dota:run",
     "ds2d2-make-synthetic": "ds2d2_mm.cli.make_synthetic:run",
     "ds2d2-band-stats": "ds2d2_mm.cli.band_stats:run",

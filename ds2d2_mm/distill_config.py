@@ -44,6 +44,12 @@ DEFAULT_DISTILL_CFG: dict = dict(
     # loaded (resume, load_from) or the amplifier stage recorded: "refuse" (stop, naming both
     # checksums) or "warn" (tools/train.py --accept-changed-checkpoints)
     checkpoint_changes="refuse",
+    # cross-modal distillation (an extension): on paired inputs (LoadPairedImages stacks e.g.
+    # RGB and infrared along channels), the modality the teacher reads and the one the student
+    # reads, e.g. teacher_input='rgb', student_input='ir'; names of the distiller's
+    # MultiBandDetDataPreprocessor(modalities=...). None (both): one modality, no slicing
+    teacher_input=None,
+    student_input=None,
 )
 
 #: Values of the choice keys.
@@ -157,11 +163,47 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
                 f"but amplifiers {on} are on; set distill_cfg.amplifiers=dict(full=0, high=0)")
         _check_weight("distill_cfg.implicit.weight", out["implicit"].get("weight", 1.0))
     check_component("distill_cfg.builder", out["builder"], ("full", "high"))
+    check_modality_keys(out)
     strategy = out["strategy"]
     if strategy is not None and not isinstance(strategy, (str, dict)):
         raise ConfigError(f"distill_cfg.strategy must be None, a name or a dict, "
                           f"got {strategy!r}")
     return out
+
+
+#: The distill_cfg keys that name modalities.
+MODALITY_KEYS = ("teacher_input", "student_input")
+
+
+def check_modality_keys(cfg: dict, modalities: Any = None, where: str = "") -> None:
+    """``teacher_input`` / ``student_input`` are both unset or both modality names, and, when
+    ``modalities`` (the names a dataset or a preprocessor knows) is given, among them.
+
+    Args:
+        cfg: A merged ``distill_cfg``.
+        modalities: Known modality names in order, or ``None`` to check the form only.
+        where: What knows ``modalities`` (for the message), e.g. ``the data_preprocessor``.
+
+    Raises:
+        ConfigError: naming the key, its value and the known modalities.
+    """
+    given = {key: cfg.get(key) for key in MODALITY_KEYS}
+    for key, value in given.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"distill_cfg.{key} must be a modality name such as 'rgb' or "
+                              f"'ir', got {value!r}")
+    if (given["teacher_input"] is None) != (given["student_input"] is None):
+        unset = [k for k, v in given.items() if v is None]
+        raise ConfigError(f"distill_cfg: cross-modal distillation needs both teacher_input and "
+                          f"student_input; {unset[0]} is not set (given: "
+                          f"{ {k: v for k, v in given.items() if v is not None} })")
+    if modalities is None or given["teacher_input"] is None:
+        return
+    known = list(modalities)
+    for key, value in given.items():
+        if value not in known:
+            raise ConfigError(f"distill_cfg.{key}={value!r} is not a modality of {where}: "
+                              f"known {known}")
 
 
 def resolve_kd_cfg(default: dict, given: dict | None) -> dict:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
 from .checkpoint import CheckpointError, load_checkpoint_checked, read_state_dict
+from .cross_modal import ModalitySplit, build_modality_split
 from .distill_config import (
     check_component,
     merge_distill_cfg,
@@ -58,6 +59,12 @@ class SpectralDistiller(BaseDetector):
     from ``state_dict``, ``parameters()`` (so from the optimizer and DDP), always in eval mode and
     run under ``no_grad`` where no gradient is needed. A checkpoint holds ``student.*`` and the
     explicit stream's adapter ``explicit.*``. ``predict`` and ``tensor`` modes are the student's.
+
+    Cross-modal (an extension): with ``distill_cfg.teacher_input`` / ``student_input`` (e.g.
+    ``'rgb'`` / ``'ir'``) and a paired ``data_preprocessor``
+    (``MultiBandDetDataPreprocessor(modalities=...)``), each batch holds both modalities along
+    channels; the teacher reads its modality's channels, the student (task loss, DISW,
+    amplifiers, ``predict``) its own (:mod:`ds2d2_mm.cross_modal`).
 
     For comparisons, ``distill_cfg.explicit`` may name another feature-level method
     (:mod:`ds2d2_mm.losses.feature_kd`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit stream),
@@ -120,7 +127,10 @@ class SpectralDistiller(BaseDetector):
             self.frozen_files["amplifier"] = amplifier_ckpt
         self._hide("teacher", teacher)
         self._hide("amplifiers", amplifiers)
-        self._hide("_renorm", self._input_renormaliser(teacher))
+        split = build_modality_split(self.distill_cfg, self.data_preprocessor, teacher,
+                                     self.student)
+        self._hide("modality_split", split)
+        self._hide("_renorm", None if split is not None else self._input_renormaliser(teacher))
 
         s_ch, s_lv = _fpn_channels(self.student, "student")
         t_ch, t_lv = _fpn_channels(teacher, "teacher")
@@ -242,8 +252,21 @@ class SpectralDistiller(BaseDetector):
                   logger="current")
         return sp.std / tp.std, (sp.mean - tp.mean) / tp.std
 
+    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """What the teacher reads of a batch ``(N, C, H, W)``: all of it, or its modality's
+        channels in its own normalisation (cross-modal)."""
+        split: ModalitySplit | None = self.modality_split
+        return batch_inputs if split is None else split.teacher_inputs(batch_inputs)
+
+    def student_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """What the student reads of a batch ``(N, C, H, W)``: all of it, or its modality's
+        channels (cross-modal)."""
+        split: ModalitySplit | None = self.modality_split
+        return batch_inputs if split is None else split.student_inputs(batch_inputs)
+
     def teacher_feats(self, inputs: Tensor) -> list[Tensor]:
-        """Teacher FPN levels (N, C_t, H_l, W_l) under ``no_grad``."""
+        """Teacher FPN levels (N, C_t, H_l, W_l) under ``no_grad``; ``inputs`` as the teacher
+        reads them (:meth:`teacher_inputs`)."""
         with torch.no_grad():
             if self._renorm is not None:
                 scale, shift = (t.to(inputs.device) for t in self._renorm)
@@ -253,13 +276,14 @@ class SpectralDistiller(BaseDetector):
     # -- the detector API -----------------------------------------------------------------------
     def extract_feat(self, batch_inputs: Tensor) -> tuple[Tensor, ...]:
         """The student's features."""
-        return self.student.extract_feat(batch_inputs)
+        return self.student.extract_feat(self.student_inputs(batch_inputs))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
         """Student task losses plus ``loss_exp_low``, ``loss_exp_high`` and
         ``loss_imp_{full,high}_{cls,reg}``."""
-        sp = self.strategy.student_pass(self.student, batch_inputs, batch_data_samples)
-        feats_t = self.teacher_feats(batch_inputs)
+        sp = self.strategy.student_pass(self.student, self.student_inputs(batch_inputs),
+                                        batch_data_samples)
+        feats_t = self.teacher_feats(self.teacher_inputs(batch_inputs))
         if len(sp.feats) != len(feats_t):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
@@ -323,11 +347,12 @@ class SpectralDistiller(BaseDetector):
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """The student's predictions."""
-        return self.student.predict(batch_inputs, batch_data_samples, rescale=rescale)
+        return self.student.predict(self.student_inputs(batch_inputs), batch_data_samples,
+                                    rescale=rescale)
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList | None = None):
         """The student's raw head outputs."""
-        return self.student._forward(batch_inputs, batch_data_samples)
+        return self.student._forward(self.student_inputs(batch_inputs), batch_data_samples)
 
 
 __all__ = ["Amplifier", "SpectralDistiller", "merge_distill_cfg"]

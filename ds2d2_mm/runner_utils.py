@@ -125,9 +125,24 @@ def check_distill_config(cfg: Config) -> None:
     losses, which need the student, are checked when the model is built)."""
     model = cfg.get("model", {})
     if model.get("type") == "SpectralDistiller":
-        from .distill_config import merge_distill_cfg
+        from .datasets.paired_dataset import config_modalities
+        from .distill_config import check_modality_keys, merge_distill_cfg
+        from .errors import ConfigError
 
-        merge_distill_cfg(model.get("distill_cfg"))
+        distill = merge_distill_cfg(model.get("distill_cfg"))
+        if distill["teacher_input"] is None:
+            return
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+            dataset = (cfg.get(loader) or {}).get("dataset")
+            if dataset is None:
+                continue
+            known = config_modalities(dataset)
+            if known is None:
+                raise ConfigError(
+                    f"distill_cfg.teacher_input / student_input are set but {loader}.dataset "
+                    "reads one image per sample; give it one data_prefix per modality, e.g. "
+                    "data_prefix=dict(rgb='train/rgb/', ir='train/ir/'), and LoadPairedImages")
+            check_modality_keys(distill, known, f"{loader}.dataset (its data_prefix keys)")
 
 
 def check_amp(cfg: Config) -> None:

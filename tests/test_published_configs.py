@@ -173,6 +173,9 @@ CHECKED |= {DS2D2 / "gap" / n for n in (
 #: against the same tables).
 CHECKED |= {REPO / "configs/demo/bench" / f"{n}.py" for n in ("fitnet", "fgd", "pkd", "mgd",
                                                                 "crosskd")}
+#: The cross-modal distiller takes the published RetinaNet / DIOR stream weights
+#: (tests/test_multimodal_configs.py checks them against PUBLISHED).
+CHECKED |= {REPO / "configs/multimodal/retina_r101_rgb_r18_ir_dronevehicle.py"}
 
 
 def test_every_config_that_says_published_is_checked():

@@ -2,6 +2,11 @@
 
     ds2d2-export-student work_dirs/retina_r101_r18_dior/epoch_24.pth student.pth
     python tools/test.py configs/ds2d2/retina_r18_dior.py student.pth
+
+A cross-modal student (distill_cfg.student_input='ir') is exported the same way and tested with
+its own single-modality config, which reads that modality alone:
+
+    python tools/test.py configs/multimodal/retina_r18_dronevehicle_ir.py student_ir.pth
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Datasets: DIOR and DOTA converters and the dataset classes.
 
 Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
-horizontal boxes) and ``SyntheticAerialDataset`` in ``mmdet.registry.DATASETS``, and the
-multi-band raster loader ``LoadMultiBandImage`` in ``mmdet.registry.TRANSFORMS``. mmrotate is not
+horizontal boxes), ``SyntheticAerialDataset`` and the paired (multi-modality) datasets
+``PairedCocoDataset`` and ``DroneVehicleDataset`` in ``mmdet.registry.DATASETS``, and the
+multi-band raster loader ``LoadMultiBandImage`` and the paired loader ``LoadPairedImages`` in
+``mmdet.registry.TRANSFORMS``. mmrotate is not
 imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
 ``DOTADataset``. The generator of the built-in synthetic scenes is tooling
 (:mod:`ds2d2_mm.tooling.synthetic`), not imported here.
@@ -14,6 +16,8 @@ from .classes import (
     DIOR_PALETTE,
     DOTA_CLASSES,
     DOTA_PALETTE,
+    DRONEVEHICLE_CLASSES,
+    DRONEVEHICLE_PALETTE,
     SYNTHETIC_CLASSES,
     SYNTHETIC_PALETTE,
 )
@@ -23,6 +27,8 @@ from .dota import DotaObject, format_dota_line, parse_dota_txt
 from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
 from .io import AnnotationError, DatasetError, ImageError
 from .multiband import LoadMultiBandImage, band_stats
+from .paired import LoadPairedImages, channel_layout
+from .paired_dataset import DroneVehicleDataset, PairedCocoDataset
 from .raster import read_raster
 
 __all__ = [
@@ -30,6 +36,8 @@ __all__ = [
     "DIOR_PALETTE",
     "DOTA_CLASSES",
     "DOTA_PALETTE",
+    "DRONEVEHICLE_CLASSES",
+    "DRONEVEHICLE_PALETTE",
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_PALETTE",
     "AnnotationError",
@@ -38,11 +46,15 @@ __all__ = [
     "DOTAHBBDataset",
     "DatasetError",
     "DotaObject",
+    "DroneVehicleDataset",
     "ImageError",
     "LoadMultiBandImage",
+    "LoadPairedImages",
+    "PairedCocoDataset",
     "PatchObject",
     "SyntheticAerialDataset",
     "band_stats",
+    "channel_layout",
     "convert_dior",
     "crop_objects",
     "format_dota_line",

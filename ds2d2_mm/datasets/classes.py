@@ -9,6 +9,8 @@ __all__ = [
     "DIOR_PALETTE",
     "DOTA_CLASSES",
     "DOTA_PALETTE",
+    "DRONEVEHICLE_CLASSES",
+    "DRONEVEHICLE_PALETTE",
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_PALETTE",
     "ClassIndex",
@@ -61,6 +63,11 @@ DOTA_CLASSES: tuple[str, ...] = (
 #: The 4 classes of the built-in synthetic aerial dataset, named as in DIOR.
 SYNTHETIC_CLASSES: tuple[str, ...] = ("airplane", "ship", "storagetank", "vehicle")
 
+#: The 5 DroneVehicle classes (VisDrone's RGB-infrared vehicle dataset), in the order of its
+#: papers; the XML files spell the last one 'feright car' / 'feright_car' (see
+#: ds2d2_mm.datasets.dronevehicle).
+DRONEVEHICLE_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "van", "freight_car")
+
 #: One RGB colour per DIOR class (for visualisation).
 DIOR_PALETTE: list[tuple[int, int, int]] = [
     (220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230), (106, 0, 228),
@@ -75,6 +82,11 @@ DOTA_PALETTE: list[tuple[int, int, int]] = DIOR_PALETTE[: len(DOTA_CLASSES)]
 #: One RGB colour per synthetic class (for visualisation).
 SYNTHETIC_PALETTE: list[tuple[int, int, int]] = [
     (220, 20, 60), (0, 0, 230), (255, 77, 255), (0, 226, 252),
+]  # fmt: skip
+
+#: One RGB colour per DroneVehicle class (for visualisation).
+DRONEVEHICLE_PALETTE: list[tuple[int, int, int]] = [
+    (220, 20, 60), (0, 0, 230), (255, 165, 0), (0, 160, 80), (160, 32, 240),
 ]  # fmt: skip
 
 
