@@ -3,6 +3,7 @@ model-zoo checkpoints from torch's hub cache, the installed commands (no network
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -16,8 +17,20 @@ from ds2d2_testlib import REPO, build, without_pretrained
 BIN = Path(sys.executable).parent
 #: A host that never resolves (RFC 2606): a model-zoo URL with no network, on every machine.
 ZOO = "https://model-zoo.invalid/ds2d2-tests"
-COMMANDS = ("ds2d2-train", "ds2d2-test", "ds2d2-export-student", "ds2d2-pipeline",
-            "ds2d2-dior-to-coco", "ds2d2-split-dota", "ds2d2-make-synthetic")
+
+
+def _declared_commands() -> tuple[str, ...]:
+    """The console scripts setup.py declares (its ``COMMANDS`` dict literal), so that a new
+    command is checked here without editing this file."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "COMMANDS" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("setup.py has no COMMANDS dict")
+
+
+COMMANDS = _declared_commands()
 
 USER_TEACHER = """
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
