@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .agreement import Detections, box_ap_against_reference, mask_iou
-from .prompts import PromptSet
+from .retention_prompts import PromptSet
 
 __all__ = [
     "DEFAULT_MIN_SCORE",
