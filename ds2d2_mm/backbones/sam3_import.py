@@ -12,12 +12,14 @@ legacy getters are read after a mix of both. The snapshot therefore records ever
 be read, and the restore replays them in the one order (legacy booleans, matmul precision, then
 ``fp32_precision`` strings) that reproduces each state reachable through a single API exactly.
 
-Importing this module does not import sam3; only calling :func:`import_vitdet` does.
+Importing this module does not import sam3; only calling :func:`import_vitdet` or
+:func:`import_sam3` does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -25,12 +27,18 @@ from typing import Any
 
 import torch
 
-__all__ = ["Sam3NotInstalledError", "import_vitdet", "preserved_tf32", "tf32_state"]
+__all__ = [
+    "Sam3NotInstalledError",
+    "import_sam3",
+    "import_vitdet",
+    "preserved_tf32",
+    "tf32_state",
+]
 
 _INSTALL_HINT = (
     "The SAM3 backbone needs the optional `sam3` package (and psutil, which sam3 imports without "
     "declaring it). Install the extra: `pip install -e .[sam3]` (or `pip install sam3==0.1.4 "
-    "psutil timm`)."
+    "psutil timm torchmetrics`)."
 )
 
 _VITDET: ModuleType | None = None
@@ -135,3 +143,25 @@ def import_vitdet() -> ModuleType:
                 raise Sam3NotInstalledError(f"{_INSTALL_HINT} (import failed: {exc})") from exc
         _VITDET = vitdet
     return _VITDET
+
+
+def import_sam3(name: str) -> ModuleType:
+    """Import and return the sam3 module ``name`` (e.g. ``"sam3.model.sam3_image"``).
+
+    Like :func:`import_vitdet`, the process's TF32 settings are left as they were (the first
+    import of any sam3 module that pulls in ``sam3.model_builder`` would switch them on).
+
+    Raises:
+        ValueError: ``name`` is not a sam3 module name.
+        Sam3NotInstalledError: sam3 or one of the modules it imports (psutil, timm,
+            torchmetrics, ...) is missing, with the command that installs them.
+    """
+    if name != "sam3" and not name.startswith("sam3."):
+        raise ValueError(f"import_sam3 imports sam3 modules only, got {name!r}")
+    with preserved_tf32():
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            raise Sam3NotInstalledError(
+                f"{_INSTALL_HINT} (importing {name} failed: {exc})"
+            ) from exc
