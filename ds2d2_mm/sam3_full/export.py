@@ -4,13 +4,13 @@ Key layout of the written file (that of SAM3's released ``sam3.pt``, which sam3'
 ``model_builder._load_checkpoint`` reads)::
 
     {"model": {
-        "detector.<Sam3Image key>":  tensor,   # every image-model weight, e.g.
-                                               #   detector.backbone.vision_backbone.trunk.blocks.0...
-        "tracker.<tracker key>":     tensor,   # the SAM1-style instance predictor's model
-                                               #   (Sam3Image key inst_interactive_predictor.model.*)
-        "detector.<adapter path>.*": tensor,   # the spectral adapter, if the model has one
+        "detector.<Sam3Image key>": tensor,  # every image-model weight, e.g.
+                                             #   detector.backbone.vision_backbone.trunk.blocks.0.*
+        "tracker.<tracker key>": tensor,     # the SAM1-style instance predictor's model
+                                             #   (Sam3Image: inst_interactive_predictor.model.*)
+        "detector.backbone.vision_backbone.spectral_adapter.*": tensor,  # the adapter, if any
      },
-     "ds2d2_spectral_adapter": {...}}          # how to rebuild the adapter (see ADAPTER_META_KEY)
+     "ds2d2_spectral_adapter": {...}}        # how to rebuild the adapter (ADAPTER_META_KEY)
 
 sam3's loader keeps the keys holding ``"detector"`` (``"detector."`` removed) and, with instance
 interactivity, those holding ``"tracker"`` (mapped to ``inst_interactive_predictor.model.``), and
@@ -48,18 +48,33 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.sam3_trunk import read_sam3_checkpoint
-from ..checkpoint import CheckpointError, allow_mmengine_checkpoints, read_state_dict
+from ..checkpoint import (
+    CheckpointError,
+    allow_mmengine_checkpoints,
+    check_state_fits,
+    read_state_dict,
+)
 from ..datasets.io import TMP_PREFIX, TMP_SUFFIX
-from .build import SAM3_DETECTOR_PREFIX, sam3_image_state_from_checkpoint
+from .build import (
+    SAM3_DETECTOR_PREFIX,
+    build_sam3_image_model,
+    sam3_image_state_from_checkpoint,
+)
+from .policy import ADAPTER_PREFIX, insert_spectral_adapter
 
 __all__ = [
     "ADAPTER_META_KEY",
     "ExportSummary",
     "SAM3_TRACKER_PREFIX",
+    "adapter_description",
     "atomic_torch_save",
     "export_sam3_image_model",
     "image_state_from_training_checkpoint",
     "image_state_to_sam3",
+    "load_exported_state",
+    "load_finetuned_sam3",
+    "load_sam3_with_adapter",
+    "read_adapter_meta",
 ]
 
 #: Key prefix of the tracker (the instance predictor's model) inside ``sam3.pt``.
@@ -67,8 +82,8 @@ SAM3_TRACKER_PREFIX = "tracker."
 #: Where ``Sam3Image`` holds the tracker of its instance predictor.
 INST_PREDICTOR_PREFIX = "inst_interactive_predictor.model."
 #: Top-level entry of an exported file describing the adapter: ``{"format": 1, "prefix":
-#: <Sam3Image key prefix of the adapter>, "config": <adapter keyword arguments>,
-#: "identity": <bool, gamma == 0>}``. sam3's loader ignores it.
+#: <Sam3Image key prefix of the adapter>, "config": <adapter keyword arguments>, "arch": <the
+#: model's size dict>, "identity": <bool, gamma == 0>}``. sam3's loader ignores it.
 ADAPTER_META_KEY = "ds2d2_spectral_adapter"
 ADAPTER_META_FORMAT = 1
 #: A key every ``Sam3Image`` state has, used to find the image model inside a training checkpoint.
@@ -122,7 +137,8 @@ def image_state_from_training_checkpoint(
         path, "training checkpoint", "Give the .pth written by tools/train.py for the SAM3 model."
     )
     if prefix is None:
-        found = sorted(k[: -len(IMAGE_MODEL_MARKER)] for k in state if k.endswith(IMAGE_MODEL_MARKER))
+        marker = IMAGE_MODEL_MARKER
+        found = sorted(k[: -len(marker)] for k in state if k.endswith(marker))
         if len(found) != 1:
             raise CheckpointError(
                 f"{path!r}: cannot tell where the SAM3 image model is (key prefixes holding "
@@ -218,8 +234,8 @@ def export_sam3_image_model(
         state: The image model's state dict (adapter keys included, at their module path).
         out: Output file; refused if it exists and ``force`` is false.
         base: The original ``sam3.pt``: its keys are kept and the model's replace them.
-        adapter: ``{"prefix": <Sam3Image key prefix of the adapter>, "config": {...}}`` when the
-            model has a spectral adapter; stored under :data:`ADAPTER_META_KEY`.
+        adapter: :func:`adapter_description` of the model (``{"prefix", "config", "arch"}``)
+            when it has a spectral adapter; stored under :data:`ADAPTER_META_KEY`.
         force: Overwrite ``out``.
 
     Raises:
@@ -271,6 +287,7 @@ def export_sam3_image_model(
             "format": ADAPTER_META_FORMAT,
             "prefix": adapter_prefix,
             "config": dict(adapter.get("config", {})),
+            "arch": adapter.get("arch"),
             "identity": summary.adapter_identity,
         }
     atomic_torch_save(payload, out, force=force)
@@ -304,25 +321,153 @@ def read_adapter_meta(path: str) -> dict[str, Any] | None:
     return meta
 
 
-def load_exported_state(model: nn.Module, path: str) -> None:
-    """Load every image-model key of ``path`` into ``model`` strictly (sam3's key mapping).
+#: Parts of a ``sam3.pt`` that an image model built without instance interactivity lacks:
+#: sam3's loader skips them, so do these loaders.
+_NOT_BUILT_WITHOUT_INSTANCE = ("backbone.vision_backbone.sam2_convs.",)
 
-    Keys of the file the model does not build (the neck's SAM2 branch and the tracker without
-    instance interactivity) are skipped, as sam3's own loader skips them.
+
+def _load_checked(
+    model: nn.Module, state: Mapping[str, Tensor], title: str, may_miss: tuple[str, ...] = ()
+) -> list[str]:
+    """Load ``state`` into ``model``: every key of ``state`` must fit; model keys starting with
+    one of ``may_miss`` may be absent (they keep their values). Returns those absent keys."""
+    own = model.state_dict()
+    with_tracker = getattr(model, "inst_interactive_predictor", None) is not None
+    not_built = () if with_tracker else _NOT_BUILT_WITHOUT_INSTANCE
+    state = {k: v for k, v in state.items() if k in own or not k.startswith(not_built)}
+    check_state_fits(
+        own, state, title,
+        "Build with the arch / img_size / enable_inst_interactivity the file was written for.",
+        optional=lambda k: k.startswith(may_miss) if may_miss else False,
+    )
+    model.load_state_dict(state, strict=False)
+    return sorted(k for k in own if k not in state)
+
+
+def load_exported_state(model: nn.Module, path: str) -> None:
+    """Load every image-model key of the exported file ``path`` into ``model``, strictly.
+
+    The key mapping is sam3's (``model_builder._load_checkpoint``); keys of the file that the
+    model does not build (the neck's SAM2 branch, the tracker, without instance interactivity)
+    are skipped as sam3 skips them.
 
     Raises:
-        CheckpointError: a model key missing from the file, a file key the model lacks that is
-            not one of those, or a shape mismatch; the message names the file and the keys.
+        CheckpointError: a model key missing from the file, a file key the model lacks, or a
+            shape mismatch; the message names the file and the keys.
     """
     with_tracker = getattr(model, "inst_interactive_predictor", None) is not None
     state = sam3_image_state_from_checkpoint(read_sam3_checkpoint(path), with_tracker)
-    own = model.state_dict()
-    not_built = () if with_tracker else ("backbone.vision_backbone.sam2_convs.",)
-    state = {k: v for k, v in state.items() if k in own or not k.startswith(not_built)}
-    from ..checkpoint import check_state_fits
+    _load_checked(model, state, f"SAM3 checkpoint {path!r} does not fit the model built for it")
 
-    check_state_fits(
-        own, state, f"SAM3 checkpoint {path!r} does not fit the model built for it",
-        "Build with the arch / img_size / enable_inst_interactivity the file was exported with.",
+
+def _adapter_config_from_state(state: Mapping[str, Tensor]) -> dict[str, Any] | None:
+    """The adapter's keyword arguments read off its weights (``None`` without adapter keys)."""
+    key = f"{ADAPTER_PREFIX}.low.reduce.weight"
+    if key not in state:
+        return None
+    return {"hidden_channels": int(state[key].shape[0])}
+
+
+def adapter_description(model: nn.Module) -> dict[str, Any] | None:
+    """``{"prefix", "config", "arch"}`` of the adapter inside ``model`` (``None`` without one):
+    what :func:`export_sam3_image_model` stores and :func:`load_sam3_with_adapter` reads."""
+    config = _adapter_config_from_state(model.state_dict())
+    if config is None:
+        return None
+    return {"prefix": f"{ADAPTER_PREFIX}.", "config": config,
+            "arch": getattr(model, "arch_cfg", None)}
+
+
+def load_sam3_with_adapter(
+    path: str,
+    arch: str | dict | None = None,
+    bpe_path: str | None = None,
+    enable_inst_interactivity: bool = False,
+    img_size: int | None = None,
+) -> nn.Module:
+    """SAM3's image model with the spectral adapter, loaded whole from an exported file.
+
+    Builds ``Sam3Image`` (:func:`ds2d2_mm.sam3_full.build.build_sam3_image_model`), inserts the
+    adapter the file describes (:data:`ADAPTER_META_KEY`; none for a plain ``sam3.pt``) after the
+    ViT trunk, and loads every key strictly.
+
+    Args:
+        path: A file written by :func:`export_sam3_image_model` (or a plain ``sam3.pt``).
+        arch: SAM3 size; ``None`` takes the one stored in the file, else ``"sam3"``.
+        bpe_path: CLIP's BPE vocabulary (see :func:`resolve_bpe_path`).
+        enable_inst_interactivity: Build SAM3's SAM1-style instance predictor too (the file
+            must then hold the tracker's weights: export with ``base``).
+        img_size: Input side; ``None``: the arch's.
+
+    Returns:
+        The model in eval mode, on the CPU.
+
+    Raises:
+        CheckpointError: unreadable file, or keys / shapes that do not fit (named).
+    """
+    meta = read_adapter_meta(path)
+    if arch is None:
+        arch = (meta or {}).get("arch") or "sam3"
+    model = build_sam3_image_model(
+        arch, bpe_path, None, enable_inst_interactivity=enable_inst_interactivity,
+        img_size=img_size,
     )
-    model.load_state_dict(state, strict=True)
+    if meta is not None:
+        insert_spectral_adapter(model, **meta["config"])
+    load_exported_state(model, path)
+    return model.eval()
+
+
+def load_finetuned_sam3(
+    path: str,
+    original: str | None,
+    arch: str | dict = "sam3",
+    bpe_path: str | None = None,
+    enable_inst_interactivity: bool = False,
+    img_size: int | None = None,
+    exported: bool = False,
+    prefix: str | None = None,
+) -> tuple[nn.Module, list[str]]:
+    """The fine-tuned image model, from a training checkpoint or an exported file.
+
+    The model is built and loaded from the ORIGINAL ``sam3.pt`` first, so the weights the
+    fine-tuned file does not hold (the tracker and the neck's SAM2 branch of the instance
+    predictor, which the detector does not train) are the original's; an adapter is inserted
+    when the fine-tuned weights have one; then every fine-tuned key is loaded and must fit.
+
+    Args:
+        path: mmengine checkpoint of a detector holding a ``Sam3Image`` (e.g.
+            ``Sam3PromptedDetector``), or with ``exported`` a file of ``sam3.pt``'s layout.
+        original: The original ``sam3.pt`` (``None``: random init for what ``path`` lacks).
+        arch, bpe_path, enable_inst_interactivity, img_size: As for
+            :func:`ds2d2_mm.sam3_full.build.build_sam3_image_model`.
+        exported: ``path`` is in ``sam3.pt``'s layout (:func:`export_sam3_image_model`).
+        prefix: Key prefix of the image model in a training checkpoint (``None``: found).
+
+    Returns:
+        The model in eval mode on the CPU, and the model keys taken from ``original`` (absent
+        from ``path``).
+
+    Raises:
+        CheckpointError: unreadable files, or fine-tuned keys that do not fit (named).
+    """
+    with_tracker = enable_inst_interactivity
+    if exported:
+        state = sam3_image_state_from_checkpoint(read_sam3_checkpoint(path), with_tracker)
+        meta = read_adapter_meta(path)
+        config = meta["config"] if meta else _adapter_config_from_state(state)
+    else:
+        state, _ = image_state_from_training_checkpoint(path, prefix)
+        config = _adapter_config_from_state(state)
+    model = build_sam3_image_model(
+        arch, bpe_path, original, enable_inst_interactivity=enable_inst_interactivity,
+        img_size=img_size,
+    )
+    if config is not None:
+        insert_spectral_adapter(model, **config)
+    from_original = (INST_PREDICTOR_PREFIX, *_NOT_BUILT_WITHOUT_INSTANCE)
+    taken = _load_checked(
+        model, state, f"fine-tuned SAM3 weights {path!r} do not fit the model built for them",
+        may_miss=from_original,
+    )
+    return model.eval(), taken
