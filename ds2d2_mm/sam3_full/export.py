@@ -68,6 +68,7 @@ __all__ = [
     "SAM3_TRACKER_PREFIX",
     "adapter_description",
     "atomic_torch_save",
+    "export_from_training_checkpoint",
     "export_sam3_image_model",
     "image_state_from_training_checkpoint",
     "image_state_to_sam3",
@@ -184,7 +185,8 @@ class ExportSummary:
     Attributes:
         path: The output file.
         written: Model tensors written (adapter included).
-        kept_from_base: Keys of the base file the model does not hold (left as they were).
+        kept_from_base: Keys of the base file the model does not hold, and RoPE tables of a
+            model built for another ``img_size`` (left as they were).
         adapter_keys: The adapter's keys in the file (``detector.`` + path).
         adapter_identity: Whether the adapter is the identity (``gamma == 0``): then plain sam3
             loading the file gives exactly the fine-tuned model.
@@ -263,6 +265,13 @@ def export_sam3_image_model(
         inner_key = "model" if isinstance(raw.get("model"), Mapping) else None
         inner = dict(raw[inner_key]) if inner_key else dict(raw)
         own = set(adapter_keys)
+        # RoPE tables are computed from img_size, not learned: a model fine-tuned at another
+        # size keeps the base's (those sam3 builds at its own size)
+        rope = [k for k, v in mapped.items()
+                if k.endswith("freqs_cis") and k in inner and v.shape != inner[k].shape]
+        for key in rope:
+            del mapped[key]
+        summary.written = len(mapped)
         problems = [k for k in mapped if k not in inner and k not in own]
         problems += [
             f"{k}: model {tuple(v.shape)} vs base {tuple(inner[k].shape)}"
@@ -368,14 +377,46 @@ def _adapter_config_from_state(state: Mapping[str, Tensor]) -> dict[str, Any] | 
     return {"hidden_channels": int(state[key].shape[0])}
 
 
-def adapter_description(model: nn.Module) -> dict[str, Any] | None:
-    """``{"prefix", "config", "arch"}`` of the adapter inside ``model`` (``None`` without one):
-    what :func:`export_sam3_image_model` stores and :func:`load_sam3_with_adapter` reads."""
-    config = _adapter_config_from_state(model.state_dict())
+def adapter_description(
+    state: Mapping[str, Tensor], arch: str | Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """``{"prefix", "config", "arch"}`` of the adapter in a ``Sam3Image`` state (``None`` without
+    one): what :func:`export_sam3_image_model` stores and :func:`load_sam3_with_adapter` reads.
+
+    Args:
+        state: The image model's state dict.
+        arch: The model's size (a preset name or ``model.arch_cfg``), stored for the loader.
+    """
+    config = _adapter_config_from_state(state)
     if config is None:
         return None
-    return {"prefix": f"{ADAPTER_PREFIX}.", "config": config,
-            "arch": getattr(model, "arch_cfg", None)}
+    arch = dict(arch) if isinstance(arch, Mapping) else arch
+    return {"prefix": f"{ADAPTER_PREFIX}.", "config": config, "arch": arch}
+
+
+def export_from_training_checkpoint(
+    checkpoint: str,
+    out: str,
+    base: str | None = None,
+    prefix: str | None = None,
+    arch: str | Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> ExportSummary:
+    """Export the ``Sam3Image`` (and adapter) of an mmengine training checkpoint.
+
+    Args:
+        checkpoint: Training checkpoint of a detector holding a ``Sam3Image`` (e.g.
+            ``Sam3PromptedDetector``, whose image model sits under ``sam3.``).
+        out: Output file (``sam3.pt`` layout); refused if it exists and ``force`` is false.
+        base: The original ``sam3.pt`` the model was fine-tuned from (recommended).
+        prefix: Key prefix of the image model in ``checkpoint`` (``None``: found).
+        arch: The model's size, stored with the adapter description for the loader.
+        force: Overwrite ``out``.
+    """
+    if os.path.exists(out) and not force:
+        raise FileExistsError(f"{out!r} exists; pass --force to overwrite it")
+    state, _ = image_state_from_training_checkpoint(checkpoint, prefix)
+    return export_sam3_image_model(state, out, base, adapter_description(state, arch), force)
 
 
 def load_sam3_with_adapter(

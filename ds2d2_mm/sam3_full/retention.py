@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .agreement import Detections, box_ap_against_reference, mask_iou
-from .retention_prompts import PromptSet
+from .retention_prompts import PromptSet, check_prompts_fit_images
 
 __all__ = [
     "DEFAULT_MIN_SCORE",
@@ -301,30 +301,19 @@ def _ap_result(
     return result
 
 
-def _iou_result(kind: str, ious: dict[str, float], available: bool) -> KindResult:
+def _iou_result(
+    kind: str, ious: dict[str, float], available: bool, has_prompts: bool
+) -> KindResult:
     result = KindResult(kind, num_prompts=len(ious))
-    if not available:
-        result.note = "no instance predictor (build with enable_inst_interactivity=True)"
-        result.num_prompts = 0
-    elif not ious:
+    if not has_prompts:
         result.note = "no prompts"
+    elif not available:
+        result.note = "no instance predictor (build with enable_inst_interactivity=True)"
     else:
         result.value = _mean(list(ious.values()))
         result.note = f"min {min(ious.values()):.4f}"
         result.details = {"per_prompt": ious}
     return result
-
-
-def _check_inside(box: Sequence[float], width: int, height: int, where: str) -> None:
-    x1, y1, x2, y2 = box
-    if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-        raise ValueError(f"{where}: box {list(box)} lies outside the {width}x{height} image")
-
-
-def _check_clicks(points: Sequence[Sequence[float]], width: int, height: int, where: str) -> None:
-    for x, y, _ in points:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise ValueError(f"{where}: point {[x, y]} lies outside the {width}x{height} image")
 
 
 @torch.no_grad()
@@ -348,7 +337,7 @@ def compare_sam3_outputs(
         progress: Wraps the image iterable (e.g. ``tqdm``); ``None``: no progress bar.
 
     Raises:
-        ValueError: a box or point prompt lies outside its image.
+        PromptError: a box or point prompt lies outside its image.
     """
     text_ref: list[Detections] = []
     text_pred: list[Detections] = []
@@ -362,6 +351,11 @@ def compare_sam3_outputs(
     for name, image in (progress or (lambda x: x))(images):
         names.append(name)
         width, height = image.size
+        check_prompts_fit_images(
+            PromptSet(boxes={name: prompts.boxes.get(name, [])},
+                      points={name: prompts.points.get(name, [])}),
+            {name: (width, height)}, "prompts",
+        )
         states = original.set_image(image), finetuned.set_image(image)
         for query, prompt in enumerate(prompts.text):
             for runner, state, out in ((original, states[0], text_ref),
@@ -370,7 +364,6 @@ def compare_sam3_outputs(
                 out.append(Detections(name, query, boxes, scores, height, width))
         for index, box in enumerate(prompts.boxes.get(name, [])):
             label = f"{name}#box{index}"
-            _check_inside(box, width, height, f"box prompt {label}")
             query = len(ex_labels)
             ex_labels.append(label)
             for runner, state, out in ((original, states[0], ex_ref),
@@ -384,22 +377,18 @@ def compare_sam3_outputs(
         if instances:
             for index, clicks in enumerate(prompts.points.get(name, [])):
                 label = f"{name}#points{index}"
-                _check_clicks(clicks, width, height, f"point prompt {label}")
                 masks = [runner.instance(state, points=clicks)
                          for runner, state in ((original, states[0]), (finetuned, states[1]))]
                 point_ious[label] = mask_iou(*masks)
     kinds = {
         "text": _ap_result("text", text_ref, text_pred, list(prompts.text), ref_score_thr),
         "box_exemplar": _ap_result("box_exemplar", ex_ref, ex_pred, ex_labels, ref_score_thr),
-        "box_instance": _iou_result("box_instance", box_ious, instances),
-        "point_instance": _iou_result("point_instance", point_ious, instances),
+        "box_instance": _iou_result("box_instance", box_ious, instances, bool(ex_labels)),
+        "point_instance": _iou_result(
+            "point_instance", point_ious, instances,
+            any(prompts.points.get(n) for n in names),
+        ),
     }
-    if not prompts.boxes:
-        kinds["box_instance"].note = "no prompts"
-        kinds["box_instance"].num_prompts = 0
-    if not prompts.points:
-        kinds["point_instance"].note = "no prompts"
-        kinds["point_instance"].num_prompts = 0
     for result in kinds.values():
         if result.value is not None and not math.isfinite(result.value):
             result.value = None

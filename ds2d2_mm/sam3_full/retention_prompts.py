@@ -27,6 +27,7 @@ import yaml
 
 __all__ = [
     "PromptError",
+    "check_prompts_fit_images",
     "PromptSet",
     "load_prompt_file",
     "prompt_set_from_dict",
@@ -210,3 +211,39 @@ def prompts_from_coco(
     if prompts.is_empty():
         raise PromptError(f"{ann_file}: no categories and no usable box annotations")
     return prompts
+
+
+def check_prompts_fit_images(
+    prompts: PromptSet, sizes: Mapping[str, tuple[int, int]], source: str
+) -> None:
+    """Every box / point prompt names an image of ``sizes`` and lies inside it.
+
+    Args:
+        prompts: The prompts.
+        sizes: Image name -> (width, height) of the images available.
+        source: Where the prompts come from (named in errors).
+
+    Raises:
+        PromptError: an image that is not available, or a box / point outside its image.
+    """
+    for name in prompts.image_names():
+        if name not in sizes:
+            shown = ", ".join(sorted(sizes)[:5])
+            raise PromptError(
+                f"{source}: prompts name image {name!r}, which is not among the images "
+                f"({len(sizes)} found, e.g. {shown})"
+            )
+        width, height = sizes[name]
+        for i, (x1, y1, x2, y2) in enumerate(prompts.boxes.get(name, [])):
+            if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+                raise PromptError(
+                    f"{source}: boxes[{name!r}][{i}] = {[x1, y1, x2, y2]} lies outside the "
+                    f"{width}x{height} image"
+                )
+        for i, clicks in enumerate(prompts.points.get(name, [])):
+            for x, y, _ in clicks:
+                if not (0 <= x <= width and 0 <= y <= height):
+                    raise PromptError(
+                        f"{source}: points[{name!r}][{i}] has {[x, y]}, outside the "
+                        f"{width}x{height} image"
+                    )
