@@ -20,6 +20,7 @@ from . import (  # noqa: E402,F401  (registration)
     multiband_preprocessor,
     optim,
     prediction_kd,
+    sam3_full,
     spectral,
 )
 from .amplifiers import HighFrequencyAmplifier, KnowledgeAmplifierBuilder  # noqa: E402

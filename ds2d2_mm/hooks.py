@@ -176,20 +176,22 @@ class ProgressiveUnfreezeHook(Hook):
                 )
             allowed = {n for n in allowed if not n.startswith(prefix)} | trunk_now
         prefixes = stage["trainable"]
-        count = 0
+        count = total = 0
         for name, param in model.named_parameters():
             train = name in allowed and (prefixes is None or _matches(name, prefixes))
             param.requires_grad_(train)
             if not train:
                 param.grad = None
             count += param.numel() if train else 0
+            total += param.numel()
         runner.model.train()
         self.active = index
         print_log(
             f"ProgressiveUnfreezeHook: stage {index + 1}/{len(self.stages)} from "
             f"{'epoch' if self.by_epoch else 'iteration'} {stage['begin']}: training "
-            f"{count / 1e6:.2f}M parameters ({', '.join(prefixes) if prefixes else 'all allowed'})"
-            f", lr x {stage['lr_mult']:g}",
+            f"{count / 1e6:.2f}M of {total / 1e6:.2f}M parameters "
+            f"({100 * count / max(total, 1):.2f}%; "
+            f"{', '.join(prefixes) if prefixes else 'all allowed'}), lr x {stage['lr_mult']:g}",
             "current",
         )
 

@@ -51,7 +51,13 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from .sam3_trunk import build_sam3_trunk, load_sam3_trunk, run_trunk, trunk_param_groups
+from .sam3_trunk import (
+    build_sam3_trunk,
+    load_sam3_trunk,
+    run_trunk,
+    set_trunk_trainable_blocks,
+    trunk_param_groups,
+)
 from .simple_pyramid import SimpleFeaturePyramid
 from .spectral_adapter import SpectralAdapter
 
@@ -133,13 +139,7 @@ class SAM3ViTBackbone(BaseModule):
         Only the trunk's ``requires_grad`` flags change; the adapter and pyramid are left as they
         are. Call ``model.train()`` afterwards to put the newly frozen blocks in eval mode.
         """
-        if num < 0:
-            raise ValueError(f"num_trainable_blocks must be >= 0, got {num}")
-        self.num_trainable_blocks = min(num, self.depth)
-        self.trunk.requires_grad_(num >= self.depth)
-        for block in self.trunk.blocks[self.depth - self.num_trainable_blocks :]:
-            block.requires_grad_(True)
-        self.trunk.ln_post.requires_grad_(self.num_trainable_blocks > 0)
+        self.num_trainable_blocks = set_trunk_trainable_blocks(self.trunk, num)
 
     @property
     def trainable_share(self) -> float:

@@ -49,6 +49,7 @@ __all__ = [
     "pad_to_trunk",
     "run_trunk",
     "sam3_state_to_trunk",
+    "set_trunk_trainable_blocks",
     "trunk_config",
     "trunk_param_groups",
     "trunk_state_from_training_checkpoint",
@@ -331,6 +332,29 @@ def trunk_param_groups(trunk: nn.Module) -> list[list[nn.Parameter]]:
         stem.append(trunk.pos_embed)
     blocks = [list(block.parameters()) for block in trunk.blocks]
     return [stem, *blocks, list(trunk.ln_post.parameters())]
+
+
+def set_trunk_trainable_blocks(trunk: nn.Module, num: int) -> int:
+    """The trunk's freeze policy: only its last ``num`` blocks train (all of it when ``>= depth``).
+
+    Sets ``requires_grad`` of the trunk's parameters only: the last ``num`` blocks (and
+    ``ln_post``, when any block trains) train; with ``num >= depth`` the stem trains too.
+
+    Returns:
+        The number of trainable blocks, ``min(num, depth)``.
+
+    Raises:
+        ValueError: ``num < 0``.
+    """
+    if num < 0:
+        raise ValueError(f"num_trainable_blocks must be >= 0, got {num}")
+    depth = len(trunk.blocks)
+    num = min(num, depth)
+    trunk.requires_grad_(num >= depth)
+    for block in trunk.blocks[depth - num :]:
+        block.requires_grad_(True)
+    trunk.ln_post.requires_grad_(num > 0)
+    return num
 
 
 def _needs_grad(params: Iterable[nn.Parameter]) -> bool:
