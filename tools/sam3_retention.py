@@ -266,16 +266,23 @@ def main_outputs(args: argparse.Namespace) -> int:
         return 2
     instance = can_instance and args.instance != "off"
     try:
-        paths = list_images(args.images, args.num)
+        every = list_images(args.images, sys.maxsize)
+        paths = every[: args.num]
         sizes = image_sizes(paths)
         if args.prompts:
             prompts, source = load_prompt_file(args.prompts), args.prompts
+            absent = sorted(set(prompts.image_names()) - {os.path.basename(p) for p in every})
+            if absent:
+                raise PromptError(
+                    f"{source}: prompts name images that are not in {args.images!r}: {absent[:5]}"
+                )
         else:
             prompts = prompts_from_coco(args.coco, args.max_prompts_per_image)
             source = args.coco
-            keep = set(sizes)  # generated prompts for the images of this run only
-            prompts.boxes = {k: v for k, v in prompts.boxes.items() if k in keep}
-            prompts.points = {k: v for k, v in prompts.points.items() if k in keep}
+        skipped = sum(len(v) for k, v in [*prompts.boxes.items(), *prompts.points.items()]
+                      if k not in sizes)
+        prompts.boxes = {k: v for k, v in prompts.boxes.items() if k in sizes}
+        prompts.points = {k: v for k, v in prompts.points.items() if k in sizes}
         check_prompts_fit_images(prompts, sizes, source)
         build_args = dict(
             arch=arch, bpe_path=model_cfg.get("bpe_path"),
@@ -310,7 +317,7 @@ def main_outputs(args: argparse.Namespace) -> int:
     report.inputs = {
         "config": args.config, "checkpoint": args.checkpoint, "exported": args.exported,
         "original": original_path, "prompts": source, "instance_predictor": instance,
-        "keys_from_original": len(from_original),
+        "keys_from_original": len(from_original), "prompts_not_run": skipped,
     }
     out = args.out or f"{os.path.splitext(args.checkpoint)[0]}_output_retention.json"
     atomic_write_json(out, report.to_json(), indent=2)
@@ -318,6 +325,8 @@ def main_outputs(args: argparse.Namespace) -> int:
     if args.instance == "auto" and not instance and (prompts.boxes or prompts.points):
         print("note: SAM3's instance predictor needs arch 'sam3' on CUDA; box / point prompts "
               "were measured as exemplars only")
+    if skipped:
+        print(f"note: {skipped} box / point prompts on images beyond --num {args.num} not run")
     print(f"report written to {out}")
     return 0 if report.passed else 1
 
