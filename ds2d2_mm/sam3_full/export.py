@@ -236,8 +236,9 @@ def export_sam3_image_model(
         state: The image model's state dict (adapter keys included, at their module path).
         out: Output file; refused if it exists and ``force`` is false.
         base: The original ``sam3.pt``: its keys are kept and the model's replace them.
-        adapter: :func:`adapter_description` of the model (``{"prefix", "config", "arch"}``)
-            when it has a spectral adapter; stored under :data:`ADAPTER_META_KEY`.
+        adapter: :func:`adapter_description` of the model (``{"prefix", "config", "arch"}``),
+            stored under :data:`ADAPTER_META_KEY`; ``None`` reads it off ``state`` (without the
+            arch).
         force: Overwrite ``out``.
 
     Raises:
@@ -247,6 +248,8 @@ def export_sam3_image_model(
     """
     if os.path.exists(out) and not force:
         raise FileExistsError(f"{out!r} exists; pass --force to overwrite it")
+    if adapter is None:
+        adapter = adapter_description(state)
     adapter_prefix = adapter["prefix"] if adapter else None
     mapped = image_state_to_sam3(state)
     adapter_keys = sorted(
@@ -430,7 +433,8 @@ def load_sam3_with_adapter(
 
     Builds ``Sam3Image`` (:func:`ds2d2_mm.sam3_full.build.build_sam3_image_model`), inserts the
     adapter the file describes (:data:`ADAPTER_META_KEY`; none for a plain ``sam3.pt``) after the
-    ViT trunk, and loads every key strictly.
+    ViT trunk (read off the adapter's weights in a file without that description), and loads
+    every key strictly.
 
     Args:
         path: A file written by :func:`export_sam3_image_model` (or a plain ``sam3.pt``).
@@ -453,8 +457,11 @@ def load_sam3_with_adapter(
         arch, bpe_path, None, enable_inst_interactivity=enable_inst_interactivity,
         img_size=img_size,
     )
-    if meta is not None:
-        insert_spectral_adapter(model, **meta["config"])
+    config = meta["config"] if meta else _adapter_config_from_state(
+        sam3_image_state_from_checkpoint(read_sam3_checkpoint(path))
+    )
+    if config is not None:
+        insert_spectral_adapter(model, **config)
     load_exported_state(model, path)
     return model.eval()
 

@@ -224,3 +224,18 @@ def test_tool_bad_inputs(tool_files, tmp_path, capsys):
     features_mode.remove("outputs")
     features_mode.remove("--mode")
     assert "belong to --mode outputs" in error(features_mode)
+
+
+def test_tool_on_an_exported_file(tool_files, capsys):
+    """The fine-tuned model given as a sam3.pt-style export (tools/export_sam3_full.py)."""
+    export = load_tool("export_sam3_full")
+    exported = tool_files / "sam3_finetuned.pt"
+    argv = [str(tool_files / "epoch_1.pth"), "--out", str(exported),
+            "--base", str(tool_files / "sam3.pt"), "--force"]
+    assert export.main(argv) == 0
+    tool = load_tool("sam3_retention")
+    out = tool_files / "exported.json"
+    assert tool.main([*_argv(tool_files, exported.name, "--exported", "--out", str(out))]) == 0
+    data = json.loads(out.read_text())
+    assert data["passed"] and data["inputs"]["exported"] is True
+    assert data["kinds"]["text"]["value"] == pytest.approx(1.0)
