@@ -277,7 +277,10 @@ def main_outputs(args: argparse.Namespace) -> int:
                     f"{source}: prompts name images that are not in {args.images!r}: {absent[:5]}"
                 )
         else:
-            prompts = prompts_from_coco(args.coco, args.max_prompts_per_image)
+            prompts = prompts_from_coco(
+                args.coco, args.max_prompts_per_image,
+                class_prompts=model_cfg.get("class_prompts"),
+            )
             source = args.coco
         skipped = sum(len(v) for k, v in [*prompts.boxes.items(), *prompts.points.items()]
                       if k not in sizes)

@@ -167,11 +167,16 @@ def load_prompt_file(path: str) -> PromptSet:
 
 
 def prompts_from_coco(
-    ann_file: str, max_per_image: int = DEFAULT_MAX_PER_IMAGE, text: bool = True
+    ann_file: str,
+    max_per_image: int = DEFAULT_MAX_PER_IMAGE,
+    text: bool = True,
+    class_prompts: Mapping[str, str] | None = None,
 ) -> PromptSet:
     """Prompts from a COCO annotation file.
 
-    Text prompts are the category names (``text=False`` leaves them out); per image, up to
+    Text prompts are the category names, or their ``class_prompts`` text where given (e.g.
+    ``{"storagetank": "storage tank"}``; ``text=False`` leaves them out). Images are keyed by
+    the file name without its folder (COCO ``file_name`` may hold one). Per image, up to
     ``max_per_image`` annotations (largest first, crowd annotations skipped) give one box prompt
     (their box) and one point prompt (the box centre, positive).
 
@@ -183,7 +188,7 @@ def prompts_from_coco(
     try:
         with open(ann_file, encoding="utf-8") as f:
             coco = json.load(f)
-        images = {img["id"]: img["file_name"] for img in coco["images"]}
+        images = {img["id"]: os.path.basename(img["file_name"]) for img in coco["images"]}
         categories = [c["name"] for c in sorted(coco.get("categories", []), key=lambda c: c["id"])]
         annotations = coco.get("annotations", [])
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -207,7 +212,8 @@ def prompts_from_coco(
         items.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
         boxes[name] = items[:max_per_image]
         points[name] = [[[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 1.0]] for b in boxes[name]]
-    prompts = PromptSet(text=categories if text else [], boxes=boxes, points=points)
+    texts = [(class_prompts or {}).get(name, name) for name in categories] if text else []
+    prompts = PromptSet(text=list(dict.fromkeys(texts)), boxes=boxes, points=points)
     if prompts.is_empty():
         raise PromptError(f"{ann_file}: no categories and no usable box annotations")
     return prompts

@@ -110,7 +110,7 @@ def test_prompt_file_missing_or_unparsable(tmp_path):
 
 def test_prompts_from_coco(tmp_path):
     coco = {
-        "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}],
+        "images": [{"id": 1, "file_name": "test/a.png"}, {"id": 2, "file_name": "b.png"}],
         "categories": [{"id": 2, "name": "ship"}, {"id": 1, "name": "airplane"}],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]},
@@ -126,6 +126,8 @@ def test_prompts_from_coco(tmp_path):
     assert prompts.boxes == {"a.png": [[20.0, 20.0, 50.0, 60.0], [0.0, 0.0, 10.0, 10.0]]}
     assert prompts.points == {"a.png": [[[35.0, 40.0, 1.0]], [[5.0, 5.0, 1.0]]]}
     assert prompts_from_coco(str(path), max_per_image=1).boxes["a.png"] == [[20, 20, 50, 60]]
+    named = prompts_from_coco(str(path), class_prompts={"airplane": "plane", "ship": "plane"})
+    assert named.text == ["plane"]  # mapped, duplicates dropped
     coco["annotations"].append({"id": 5, "image_id": 9, "bbox": [0, 0, 1, 1]})
     path.write_text(json.dumps(coco))
     with pytest.raises(PromptError, match=r"annotations\[4\]"):

@@ -239,3 +239,20 @@ def test_tool_on_an_exported_file(tool_files, capsys):
     data = json.loads(out.read_text())
     assert data["passed"] and data["inputs"]["exported"] is True
     assert data["kinds"]["text"]["value"] == pytest.approx(1.0)
+
+
+def test_tool_with_prompts_from_coco(tool_files, capsys):
+    coco = {
+        "images": [{"id": 1, "file_name": "images/img0.png"}, {"id": 2, "file_name": "img2.png"}],
+        "categories": [{"id": 1, "name": "storagetank"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 40, 30]},
+                        {"id": 2, "image_id": 2, "category_id": 1, "bbox": [60, 40, 30, 30]}],
+    }
+    (tool_files / "ann.json").write_text(json.dumps(coco))
+    argv = _argv(tool_files, "epoch_1.pth", "--out", str(tool_files / "coco.json"))
+    argv[argv.index("--prompts"):argv.index("--prompts") + 2] = ["--coco",
+                                                                  str(tool_files / "ann.json")]
+    assert load_tool("sam3_retention").main(argv) == 0
+    data = json.loads((tool_files / "coco.json").read_text())
+    assert list(data["kinds"]["text"]["per_query"]) == ["storagetank"]
+    assert set(data["kinds"]["box_exemplar"]["per_query"]) == {"img0.png#box0", "img2.png#box0"}
