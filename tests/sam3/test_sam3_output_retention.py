@@ -256,3 +256,34 @@ def test_tool_with_prompts_from_coco(tool_files, capsys):
     data = json.loads((tool_files / "coco.json").read_text())
     assert list(data["kinds"]["text"]["per_query"]) == ["storagetank"]
     assert set(data["kinds"]["box_exemplar"]["per_query"]) == {"img0.png#box0", "img2.png#box0"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="sam3 builds its instance predictor "
+                    "(the tracker) at full size on CUDA only")
+def test_instance_prompts_on_full_size_sam3_gpu():
+    """SAM3's SAM1-style instance predictor answers box and point prompts for both models:
+    identical models agree (mask IoU 1.0). Random full-size weights, one small image."""
+    from PIL import Image
+
+    from ds2d2_mm.sam3_full import build_sam3_image_model
+    from ds2d2_mm.sam3_full.retention import Sam3PromptRunner, compare_sam3_outputs
+    from ds2d2_mm.sam3_full.retention_prompts import PromptSet
+    from ds2d2_mm.sam3_full.vocab import BpeVocabNotFoundError
+
+    torch.manual_seed(0)
+    try:
+        model = build_sam3_image_model("sam3", enable_inst_interactivity=True).eval().cuda()
+    except BpeVocabNotFoundError as exc:
+        pytest.skip(f"no CLIP BPE vocabulary: {exc}")
+    runner = Sam3PromptRunner(model, "cuda", 0.05)
+    assert runner.has_instance_predictor
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (150, 200, 3), dtype=np.uint8))
+    prompts = PromptSet(boxes={"a.png": [[20, 30, 120, 110]]},
+                        points={"a.png": [[[60.0, 70.0, 1.0]], [[60.0, 70.0, 1.0],
+                                                               [150.0, 20.0, 0.0]]]})
+    report = compare_sam3_outputs(runner, runner, [("a.png", image)], prompts)
+    assert report.kinds["box_instance"].num_prompts == 1
+    assert report.kinds["point_instance"].num_prompts == 2
+    assert report.kinds["box_instance"].value == pytest.approx(1.0)
+    assert report.kinds["point_instance"].value == pytest.approx(1.0)
