@@ -22,13 +22,15 @@ detections (text, box exemplars) or the mean mask IoU of the two models' masks (
 instance prompts), PASS / FAIL against the threshold; a JSON report is written too
 (``--out``). See :mod:`ds2d2_mm.sam3_full.retention`.
 
-Features mode builds the trunk described by the config twice, loads the original weights (the
-config's ``model.backbone.checkpoint`` or ``--original``) into one and the fine-tuned weights (the
-training checkpoint, or a ``sam3.pt``-style export with ``--exported``) into the other, runs
-both on held-out images (resized as in the config's test pipeline, normalised with its data
-preprocessor) and prints per-image cosine similarity and linear CKA of the trunk outputs, their
-mean and min, and PASS / FAIL against the threshold (default 0.95). Exit code 0 on PASS, 1 on
-FAIL, 2 on a usage error.
+Features mode builds the trunk described by the config twice (a ``SAM3ViTBackbone`` detector's
+trunk, or the ViT trunk of a full SAM3 model, compared before its spectral adapter), loads the
+original weights (the config's ``model.backbone.checkpoint`` / ``model.checkpoint``, or
+``--original``) into one and the fine-tuned weights (the training checkpoint, or a
+``sam3.pt``-style export with ``--exported``) into the other, runs both on held-out images
+(longest side resized to the trunk's input size, normalised with the data preprocessor's values;
+SAM3's mean = std = 127.5 for a full model) and prints per-image cosine similarity and linear
+CKA of the trunk outputs, their mean and min, and PASS / FAIL against the threshold (default
+0.95). Exit code 0 on PASS, 1 on FAIL, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -143,9 +145,14 @@ def main_features(args: argparse.Namespace) -> int:
     from ds2d2_mm.checkpoint import CheckpointError
 
     cfg = Config.fromfile(args.config)
-    backbone = cfg.model.backbone
+    if "arch" in cfg.model:  # a full SAM3 image model (Sam3PromptedDetector): its ViT trunk
+        return features_of_full_sam3(args, cfg)
+    backbone = cfg.model.get("backbone") or {}
     if backbone.get("type") != "SAM3ViTBackbone":
-        print(f"error: {args.config} has no SAM3ViTBackbone (model.backbone)", file=sys.stderr)
+        print(
+            f"error: {args.config} has neither a SAM3ViTBackbone (model.backbone) nor a full "
+            f"SAM3 model (model.arch)", file=sys.stderr,
+        )
         return 2
     original_path = args.original or backbone.get("checkpoint")
     if not original_path:
@@ -181,6 +188,48 @@ def main_features(args: argparse.Namespace) -> int:
             yield os.path.basename(path), load_image(path, img_size, mean, std).to(device)
 
     report = compare_trunks(finetuned, original, images(), args.threshold)
+    print(report.table())
+    return 0 if report.passed else 1
+
+
+def features_of_full_sam3(args: argparse.Namespace, cfg: Any) -> int:
+    """Features mode for a full SAM3 image model: the ViT trunk's output (before the adapter)
+    of the original and the fine-tuned model, compared by cosine similarity and linear CKA."""
+    from ds2d2_mm.backbones.retention import compare_trunks
+    from ds2d2_mm.checkpoint import CheckpointError
+    from ds2d2_mm.sam3_full.build import build_sam3_image_model
+    from ds2d2_mm.sam3_full.export import load_finetuned_sam3
+    from ds2d2_mm.sam3_full.retention import model_resolution
+
+    model_cfg = cfg.model
+    original_path = args.original or model_cfg.get("checkpoint")
+    if not original_path:
+        print("error: give --original (the config has no model.checkpoint)", file=sys.stderr)
+        return 2
+    arch = model_cfg.get("arch")
+    arch = arch.to_dict() if hasattr(arch, "to_dict") else arch
+    build_args = dict(arch=arch, bpe_path=model_cfg.get("bpe_path"),
+                      img_size=model_cfg.get("img_size"))
+    try:
+        original = build_sam3_image_model(checkpoint=original_path, **build_args)
+        finetuned, _ = load_finetuned_sam3(
+            args.checkpoint, original_path, exported=args.exported, prefix=args.prefix,
+            **build_args,
+        )
+        paths = list_images(args.images, args.num)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    device = torch.device(args.device)
+    img_size = model_resolution(original)
+    half = torch.full((3,), 127.5)  # SAM3's input normalisation: mean 0.5, std 0.5 on [0, 1]
+
+    def images() -> Iterator[tuple[str, Tensor]]:
+        for path in paths:
+            yield os.path.basename(path), load_image(path, img_size, half, half).to(device)
+
+    trunks = [m.backbone.vision_backbone.trunk.to(device) for m in (finetuned, original)]
+    report = compare_trunks(*trunks, images(), args.threshold)
     print(report.table())
     return 0 if report.passed else 1
 

@@ -287,3 +287,12 @@ def test_instance_prompts_on_full_size_sam3_gpu():
     assert report.kinds["point_instance"].num_prompts == 2
     assert report.kinds["box_instance"].value == pytest.approx(1.0)
     assert report.kinds["point_instance"].value == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("checkpoint", "code"), [("epoch_1.pth", 0), ("perturbed.pth", 1)])
+def test_features_mode_on_a_full_sam3_config(tool_files, capsys, checkpoint, code):
+    """The fast proxy on the same config: the ViT trunks' outputs (cosine, linear CKA)."""
+    argv = [str(tool_files / "sam3_tiny.py"), str(tool_files / checkpoint),
+            "--images", str(tool_files / "images"), "--device", "cpu"]
+    assert load_tool("sam3_retention").main(argv) == code
+    assert ("PASS" if code == 0 else "FAIL") in capsys.readouterr().out
