@@ -67,9 +67,14 @@ def _compare(finetuned, original, images, prompts=None):
         )
 
 
-def test_unchanged_model_keeps_everything(models, images):
+@pytest.fixture(scope="module")
+def unchanged_report(models, images):
     original, same, _ = models
-    report = _compare(same, original, images)
+    return _compare(same, original, images)
+
+
+def test_unchanged_model_keeps_everything(unchanged_report):
+    report = unchanged_report
     text, exemplar = report.kinds["text"], report.kinds["box_exemplar"]
     assert text.value == pytest.approx(1.0) and text.details["ap50"] == pytest.approx(1.0)
     assert exemplar.value == pytest.approx(1.0)
@@ -125,12 +130,10 @@ def test_prompt_outside_its_image_is_an_error(models, images):
         _compare(same, original, images, PromptSet(boxes={"img0.png": [[0, 0, 130, 50]]}))
 
 
-def test_json_report(models, images, tmp_path):
+def test_json_report(unchanged_report, tmp_path):
     from ds2d2_mm.datasets.io import atomic_write_json
 
-    original, same, _ = models
-    report = _compare(same, original, images)
-    atomic_write_json(tmp_path / "r.json", report.to_json(), indent=2)
+    atomic_write_json(tmp_path / "r.json", unchanged_report.to_json(), indent=2)
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["passed"] is True
     assert data["kinds"]["text"]["metric"] == "box AP"
