@@ -12,7 +12,8 @@ Two places of sam3 assume a GPU:
   element-wise loss, and its sum for the reducing kernel.
 
 :func:`sam3_cpu_compat` applies both for the duration of a block, only where needed: on a CUDA
-device nothing changes.
+device nothing changes. :func:`sam3_inference_on` is its inference half (no loss patches, so
+sam3's training losses and their ``torchmetrics`` import are not needed to predict).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from ..backbones.sam3_import import import_sam3
 
-__all__ = ["sam3_cpu_compat"]
+__all__ = ["sam3_cpu_compat", "sam3_inference_on"]
 
 
 def _torch_focal(loss_fns: Any, reduce: bool) -> Any:
@@ -42,12 +43,36 @@ def _torch_focal(loss_fns: Any, reduce: bool) -> Any:
 
 
 @contextlib.contextmanager
+def sam3_inference_on(device: torch.device | str) -> Iterator[None]:
+    """Within the block, sam3's image inference runs on ``device`` even when that is the CPU.
+
+    Without a CUDA driver ``Tensor.pin_memory()`` is the identity (sam3's geometry encoder pins
+    a host tensor before every box pooling, also for an empty box prompt; pinning is only a
+    transfer hint). On a CUDA device, or where CUDA is available, nothing changes.
+    """
+    if torch.device(device).type != "cpu" or torch.cuda.is_available():
+        yield
+        return
+    pin_memory = torch.Tensor.pin_memory
+
+    def passthrough(self: Tensor, *args: object, **kwargs: object) -> Tensor:
+        return self
+
+    torch.Tensor.pin_memory = passthrough  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.Tensor.pin_memory = pin_memory  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def sam3_cpu_compat(device: torch.device | str = "cpu") -> Iterator[None]:
-    """Within the block, sam3 runs on ``device`` even when that is the CPU.
+    """Within the block, sam3 runs and trains on ``device`` even when that is the CPU.
 
     Args:
         device: Where the model and the loss inputs are. ``cpu`` routes sam3's focal losses to
-            their PyTorch path; without CUDA, ``Tensor.pin_memory()`` is also the identity.
+            their PyTorch path; without CUDA, ``Tensor.pin_memory()`` is also the identity
+            (:func:`sam3_inference_on`).
     """
     if torch.device(device).type != "cpu":
         yield
@@ -57,18 +82,11 @@ def sam3_cpu_compat(device: torch.device | str = "cpu") -> Iterator[None]:
         "triton_sigmoid_focal_loss": loss_fns.triton_sigmoid_focal_loss,
         "triton_sigmoid_focal_loss_reduce": loss_fns.triton_sigmoid_focal_loss_reduce,
     }
-    pin_memory = torch.Tensor.pin_memory
     loss_fns.triton_sigmoid_focal_loss = _torch_focal(loss_fns, reduce=False)
     loss_fns.triton_sigmoid_focal_loss_reduce = _torch_focal(loss_fns, reduce=True)
-    if not torch.cuda.is_available():
-
-        def passthrough(self: Tensor, *args: object, **kwargs: object) -> Tensor:
-            return self
-
-        torch.Tensor.pin_memory = passthrough  # type: ignore[method-assign]
     try:
-        yield
+        with sam3_inference_on(device):
+            yield
     finally:
-        torch.Tensor.pin_memory = pin_memory  # type: ignore[method-assign]
         for name, value in saved.items():
             setattr(loss_fns, name, value)

@@ -31,9 +31,8 @@ reference object is reported as not measured.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +41,7 @@ import torch
 from torch import nn
 
 from .agreement import Detections, box_ap_against_reference, mask_iou
+from .compat import sam3_inference_on
 from .retention_prompts import PromptSet, check_prompts_fit_images
 
 __all__ = [
@@ -72,31 +72,6 @@ PROMPT_KINDS: dict[str, tuple[str, str]] = {
     "box_instance": ("mask IoU", "Sam3Image.predict_inst(box) (SAM1-style, one instance)"),
     "point_instance": ("mask IoU", "Sam3Image.predict_inst(points) (SAM1-style, one instance)"),
 }
-
-
-@contextlib.contextmanager
-def sam3_inference_on(device: torch.device | str) -> Iterator[None]:
-    """Within the block, sam3's image inference runs on ``device`` even when that is the CPU.
-
-    sam3's geometry encoder pins a host tensor before every box pooling (also for an empty box
-    prompt), and ``pin_memory`` raises without a CUDA driver; pinning is only a transfer hint,
-    so where there is no GPU it returns the tensor itself. This is the inference half of
-    :func:`ds2d2_mm.sam3_full.compat.sam3_cpu_compat`, without its loss patches (which import
-    sam3's training losses and their ``torchmetrics`` dependency, not needed to predict).
-    """
-    if torch.device(device).type != "cpu" or torch.cuda.is_available():
-        yield
-        return
-    pin_memory = torch.Tensor.pin_memory
-
-    def passthrough(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-        return self
-
-    torch.Tensor.pin_memory = passthrough  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        torch.Tensor.pin_memory = pin_memory  # type: ignore[method-assign]
 
 
 def model_resolution(model: nn.Module) -> int:
