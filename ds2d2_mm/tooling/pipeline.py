@@ -99,6 +99,28 @@ PRESETS: dict[str, Preset] = {
         baseline="configs/ds2d2/rotated_retina_r18_dota.py",
         distill="configs/ds2d2/rotated_retina_r101_r18_dota.py",
         work_root="work_dirs/rotated_retina_dota"),
+    # SAR ships (mmrotate's SSDD / HRSID configs, one input band; this project's extension, no
+    # published DS2D2 SAR values); rotated-COCO metric, so run them with --no-report
+    "oriented_rcnn_ssdd": Preset(
+        teacher="configs/sar/oriented_rcnn_r101_ssdd.py",
+        amplifier="configs/sar/oriented_rcnn_r101_hfamp_ssdd.py",
+        baseline="configs/sar/oriented_rcnn_r18_ssdd.py",
+        distill="configs/sar/oriented_rcnn_r101_r18_ssdd.py",
+        work_root="work_dirs/oriented_rcnn_ssdd"),
+    "oriented_rcnn_hrsid": Preset(
+        teacher="configs/sar/oriented_rcnn_r101_hrsid.py",
+        amplifier="configs/sar/oriented_rcnn_r101_hfamp_hrsid.py",
+        baseline="configs/sar/oriented_rcnn_r18_hrsid.py",
+        distill="configs/sar/oriented_rcnn_r101_r18_hrsid.py",
+        work_root="work_dirs/oriented_rcnn_hrsid"),
+    # your own multi-band COCO folder: set data_root, bands and classes at the top of
+    # configs/multiband/retina_r101_coco_multiband.py and write its band_stats.json first
+    "retina_coco_multiband": Preset(
+        teacher="configs/multiband/retina_r101_coco_multiband.py",
+        amplifier="configs/multiband/retina_r101_hfamp_coco_multiband.py",
+        baseline="configs/multiband/retina_r18_coco_multiband.py",
+        distill="configs/multiband/retina_r101_r18_coco_multiband.py",
+        work_root="work_dirs/retina_coco_multiband"),
     "oriented_rcnn_dota": Preset(
         teacher="configs/ds2d2/oriented_rcnn_r101_dota.py",
         amplifier="configs/ds2d2/oriented_rcnn_r101_hfamp_dota.py",
