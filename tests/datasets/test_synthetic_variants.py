@@ -116,6 +116,9 @@ def test_looks_change_the_sar_files_and_the_marker(tmp_path, made):
         generate_synthetic_dataset(tmp_path / "x", **params, variant="rgbn", looks=2)
     with pytest.raises(ValueError, match="variant must be one of"):
         generate_synthetic_dataset(tmp_path / "x", **params, variant="lidar")
+    with pytest.raises(ValueError, match="num_train must be >= 1"):
+        generate_synthetic_dataset(tmp_path / "x", **{**params, "num_train": 0}, variant="sar")
+    assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
 def test_rgbn_is_four_uint16_bands_rgb_exact_and_nir_bright_on_vegetation(made):

@@ -84,6 +84,9 @@ def _params(num_train: int, num_val: int, img_size: int, seed: int,
             raise ValueError(f"{name} must be >= 0, got {value}")
     if img_size < 64:
         raise ValueError(f"img_size must be >= 64 pixels, got {img_size}")
+    if VARIANTS[variant].raster and num_train < 1:
+        raise ValueError(f"variant {variant!r} writes the band statistics of the train split: "
+                         f"num_train must be >= 1, got {num_train}")
     params = {"version": SYNTHETIC_VERSION, "num_train": int(num_train), "num_val": int(num_val),
               "num_test": int(num_test), "img_size": int(img_size), "seed": int(seed)}
     if variant != "rgb":
@@ -209,9 +212,6 @@ def generate_synthetic_dataset(
     for split in _SPLITS:
         splits[split] = _generate_split(out, split, params[f"num_{split}"], params)
         if split == "train" and VARIANTS[variant].raster:
-            if not params["num_train"]:
-                raise ValueError(f"variant {variant!r} computes band statistics on the train "
-                                 "split: num_train must be >= 1")
             write_band_stats(out)
     atomic_write_json(out / _MARKER, {"params": params, "splits": splits}, indent=1)
     return {"out_dir": str(out), "params": params, "splits": splits}
@@ -240,8 +240,9 @@ def synthetic_dataset_is_complete(
     variant: str = "rgb",
     looks: float | None = None,
 ) -> bool:
-    """Whether ``out_dir`` holds a complete dataset generated with exactly these parameters,
-    its test split included (``num_test=None``: as many test images as ``num_val``)."""
+    """Whether ``out_dir`` holds a complete dataset generated with exactly these parameters
+    (the variant and SAR looks included), its test split included (``num_test=None``: as many
+    test images as ``num_val``)."""
     marker = _read_marker(Path(out_dir))
     return marker is not None and marker.get("params") == _params(
         num_train, num_val, img_size, seed, num_test, variant, looks)
