@@ -155,6 +155,26 @@ QUICK = ["train_cfg.max_epochs=1", "train_dataloader.dataset.indices=8",
          "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False"]
 
 
+def test_pipeline_passes_the_data_folder_to_the_configs_for_the_run_only(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv(ENV, "before")
+    pipe = Pipeline(RGBN, work_root=tmp_path / "work", data_root=tmp_path / "data")
+    assert pipe.env == {ENV: str((tmp_path / "data").resolve())}
+    seen = {}
+
+    def fake_run(report: bool) -> dict:
+        seen["env"] = os.environ[ENV]
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(pipe, "_run", fake_run)
+    with pytest.raises(RuntimeError, match="stop"):
+        pipe.run()
+    assert seen["env"] == str((tmp_path / "data").resolve())
+    assert os.environ[ENV] == "before"  # restored, even after a failure
+    assert Pipeline(PRESETS["demo"], work_root=tmp_path).env == {}
+
+
 @pytest.mark.slow
 def test_rgbn_preset_end_to_end(tmp_path, monkeypatch):
     import os

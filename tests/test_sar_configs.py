@@ -253,3 +253,13 @@ def test_grey_loader_returns_the_band_of_a_three_channel_replica(tmp_path):
     loader_cfg.pop("type")
     out = LoadImageFromFile(**loader_cfg)(dict(img_path=str(path)))
     np.testing.assert_array_equal(out["img"], band)
+
+
+@pytest.mark.parametrize("name", ["oriented_rcnn_ssdd", "oriented_rcnn_hrsid",
+                                  "retina_coco_multiband"])
+def test_presets_name_existing_configs(name):
+    from ds2d2_mm.tooling.pipeline import PRESETS
+
+    preset = PRESETS[name]
+    for config in (preset.teacher, preset.amplifier, preset.baseline, preset.distill):
+        assert (REPO / config).is_file(), config
