@@ -218,11 +218,11 @@ class Variant:
     """
 
     name: str
-    bands: int
     raster: bool  # TIFF images (band statistics are computed for them)
     labels: bool  # DOTA-style label files in labelTxt/
 
     def folders(self, split: str) -> list[tuple[str, str]]:
+        """``(folder, suffix)`` of the image files of ``split``, relative to the root."""
         if self.name == "paired":
             return [(f"{split}/rgb", ".png"), (f"{split}/ir", ".png")]
         return [(f"images/{split}", ".tif" if self.raster else ".png")]
@@ -230,6 +230,20 @@ class Variant:
     def write(self, out: Path, split: str, name: str, rgb: np.ndarray,
               objects: Sequence[SceneObject], rng: np.random.Generator | None,
               looks: float = DEFAULT_LOOKS) -> dict:
+        """Write image ``name`` of ``split`` under ``out``.
+
+        Args:
+            out: Dataset root.
+            split: train / val / test.
+            name: File stem (``NNNNN``).
+            rgb: The RGB scene ``(H, W, 3)`` uint8.
+            objects: Its objects (their silhouettes shape the other bands).
+            rng: The variant's own generator (:func:`variant_rng`; ``None`` for ``rgb``).
+            looks: SAR looks (``sar`` only).
+
+        Returns:
+            The COCO image fields: ``file_name`` (and ``ir_file_name`` for ``paired``).
+        """
         if self.name == "rgb":
             file_name = f"images/{split}/{name}.png"
             atomic_write_image(out / file_name, rgb[..., ::-1])  # RGB -> BGR for OpenCV
@@ -252,8 +266,8 @@ class Variant:
 
 #: The variants by name (``rgb`` is the built-in dataset).
 VARIANTS: dict[str, Variant] = {
-    "rgb": Variant("rgb", 3, raster=False, labels=True),
-    "sar": Variant("sar", 1, raster=True, labels=True),
-    "rgbn": Variant("rgbn", 4, raster=True, labels=True),
-    "paired": Variant("paired", 3, raster=False, labels=False),
+    "rgb": Variant("rgb", raster=False, labels=True),
+    "sar": Variant("sar", raster=True, labels=True),
+    "rgbn": Variant("rgbn", raster=True, labels=True),
+    "paired": Variant("paired", raster=False, labels=False),
 }
