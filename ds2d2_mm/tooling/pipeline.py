@@ -9,13 +9,14 @@ the current working directory, and is skipped when its checkpoint or metrics alr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class Preset:
     distill: str
     work_root: str
     synthetic_data: str | None = None  # generate the built-in data into this folder first
+    variant: str = "rgb"  # which variant of the built-in data (ds2d2_mm.tooling.synthetic)
+    # environment variable through which the configs read the data folder (mmengine's
+    # '{{$NAME:default}}'); set for every stage and the report when the preset has one
+    data_env: str | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -51,6 +56,17 @@ PRESETS: dict[str, Preset] = {
         distill="configs/demo/retina_distill_synthetic.py",
         work_root="work_dirs/demo",
         synthetic_data="data/synthetic_aerial"),
+    # the demo on 4-band rasters (R, G, B, NIR uint16 TIFFs of the same scenes, per-band
+    # statistics): LoadMultiBandImage, MultiBandDetDataPreprocessor and in_channels=4 throughout
+    "rgbn_demo": Preset(
+        teacher="configs/demo/retina_teacher_rgbn.py",
+        amplifier="configs/demo/retina_hfamp_rgbn.py",
+        baseline="configs/demo/retina_student_rgbn.py",
+        distill="configs/demo/retina_distill_rgbn.py",
+        work_root="work_dirs/rgbn_demo",
+        synthetic_data="data/synthetic_rgbn",
+        variant="rgbn",
+        data_env="DS2D2_RGBN_ROOT"),
     "retina_dior": Preset(
         teacher="configs/ds2d2/retina_r101_dior.py",
         amplifier="configs/ds2d2/retina_r101_hfamp_dior.py",
@@ -83,6 +99,28 @@ PRESETS: dict[str, Preset] = {
         baseline="configs/ds2d2/rotated_retina_r18_dota.py",
         distill="configs/ds2d2/rotated_retina_r101_r18_dota.py",
         work_root="work_dirs/rotated_retina_dota"),
+    # SAR ships (mmrotate's SSDD / HRSID configs, one input band; this project's extension, no
+    # published DS2D2 SAR values); rotated-COCO metric, so run them with --no-report
+    "oriented_rcnn_ssdd": Preset(
+        teacher="configs/sar/oriented_rcnn_r101_ssdd.py",
+        amplifier="configs/sar/oriented_rcnn_r101_hfamp_ssdd.py",
+        baseline="configs/sar/oriented_rcnn_r18_ssdd.py",
+        distill="configs/sar/oriented_rcnn_r101_r18_ssdd.py",
+        work_root="work_dirs/oriented_rcnn_ssdd"),
+    "oriented_rcnn_hrsid": Preset(
+        teacher="configs/sar/oriented_rcnn_r101_hrsid.py",
+        amplifier="configs/sar/oriented_rcnn_r101_hfamp_hrsid.py",
+        baseline="configs/sar/oriented_rcnn_r18_hrsid.py",
+        distill="configs/sar/oriented_rcnn_r101_r18_hrsid.py",
+        work_root="work_dirs/oriented_rcnn_hrsid"),
+    # your own multi-band COCO folder: set data_root, bands and classes at the top of
+    # configs/multiband/retina_r101_coco_multiband.py and write its band_stats.json first
+    "retina_coco_multiband": Preset(
+        teacher="configs/multiband/retina_r101_coco_multiband.py",
+        amplifier="configs/multiband/retina_r101_hfamp_coco_multiband.py",
+        baseline="configs/multiband/retina_r18_coco_multiband.py",
+        distill="configs/multiband/retina_r101_r18_coco_multiband.py",
+        work_root="work_dirs/retina_coco_multiband"),
     "oriented_rcnn_dota": Preset(
         teacher="configs/ds2d2/oriented_rcnn_r101_dota.py",
         amplifier="configs/ds2d2/oriented_rcnn_r101_hfamp_dota.py",
@@ -154,6 +192,9 @@ class Pipeline:
             self.data_root = Path(data_root or preset.synthetic_data).resolve()
             if data_root is not None:
                 self.extra = data_root_options(self.data_root) + self.extra
+        self.env: dict[str, str] = {}
+        if preset.data_env and self.data_root is not None:
+            self.env[preset.data_env] = str(self.data_root)
         self.t0 = time.time()
 
     def log(self, msg: str) -> None:
@@ -163,7 +204,8 @@ class Pipeline:
     def run_cmd(self, cmd: list[str]) -> None:
         """Print the command, then run it from the repo root; a failure stops the pipeline."""
         self.log("$ " + shlex.join(cmd))
-        env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        env = dict(os.environ, **self.env,
+                   PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
         proc = subprocess.run(cmd, env=env)
         if proc.returncode != 0:
             raise StageError(f"stage command failed with exit code {proc.returncode}: "
@@ -237,14 +279,33 @@ class Pipeline:
         out.write_text(json.dumps(dict(run.metrics, _checkpoint=stamp), indent=2))
         tmp.unlink()
 
+    @contextlib.contextmanager
+    def _environment(self) -> Iterator[None]:
+        """``self.env`` set in this process (the report reads the configs here), then restored."""
+        saved = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
     def run(self, report: bool = True) -> dict[str, RunResult]:
         """All stages; returns the runs by name (teacher, amplifier, baseline, distilled)."""
+        with self._environment():
+            return self._run(report)
+
+    def _run(self, report: bool) -> dict[str, RunResult]:
         p = self.preset
         if self.data_root is not None:
             from .synthetic import ensure_synthetic_dataset
 
-            self.log(f"data: built-in synthetic scenes in {self.data_root}")
-            ensure_synthetic_dataset(self.data_root, **self.synthetic)
+            variant = "" if p.variant == "rgb" else f" ({p.variant} variant)"
+            self.log(f"data: built-in synthetic scenes{variant} in {self.data_root}")
+            ensure_synthetic_dataset(self.data_root, **self.synthetic, variant=p.variant)
         teacher = self.train("teacher", p.teacher)
         amp_opts = [f"model.teacher_ckpt={teacher.checkpoint}"]
         amplifier = self.train("amplifier", p.amplifier, amp_opts)

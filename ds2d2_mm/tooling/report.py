@@ -18,9 +18,11 @@ report instead of its image, so a long pipeline never loses its table. Every fil
 atomically (temporary file in the destination folder, then ``os.replace``).
 
 Models are loaded and run by mmdet's ``DetInferencer`` (its test pipeline, weights and device
-handling); boxes are drawn by mmdet's ``DetLocalVisualizer`` into image arrays. The curves and the
-spectral panels are ``matplotlib.figure.Figure`` objects rendered by the Agg canvas directly,
-which needs no display and leaves pyplot's global backend and state untouched.
+handling; :mod:`.multiband_view` extends it to ``LoadMultiBandImage`` pipelines); boxes are drawn
+by mmdet's ``DetLocalVisualizer`` into image arrays, on an RGB picture of the input (1-band
+images in grey, 3 or more bands as a composite of the first three: :mod:`.multiband_view`). The
+curves and the spectral panels are ``matplotlib.figure.Figure`` objects rendered by the Agg
+canvas directly, which needs no display and leaves pyplot's global backend and state untouched.
 
 Tooling: the pipeline (:mod:`.pipeline`) calls :func:`write_report`; this module only reads the
 ``RunResult`` records of :mod:`.runs` and never imports the pipeline.
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..datasets.io import atomic_write_text
+from .multiband_view import inferencer_class, read_display_image
 from .runs import REPO
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -504,7 +507,6 @@ def _inferencer(config: str | os.PathLike, checkpoint: str | os.PathLike | None,
     """
     import warnings
 
-    from mmdet.apis import DetInferencer
     from mmengine.config import Config
 
     if checkpoint is None:
@@ -520,9 +522,9 @@ def _inferencer(config: str | os.PathLike, checkpoint: str | os.PathLike | None,
         # the config's visualizer backends get no save_dir: nothing is saved, as intended
         warnings.filterwarnings("ignore", message="Failed to add <class")
         # an explicit palette keeps the inferencer from building the test dataset
-        return DetInferencer(model=cfg, weights=str(ckpt), device=device,
-                             scope=cfg.get("default_scope", "mmdet"), palette="random",
-                             show_progress=False)
+        return inferencer_class()(model=cfg, weights=str(ckpt), device=device,
+                                  scope=cfg.get("default_scope", "mmdet"), palette="random",
+                                  show_progress=False)
 
 
 def _dataset_classes(model: nn.Module) -> tuple[list[str], list[tuple[int, int, int]]] | None:
@@ -556,12 +558,8 @@ def _class_names(model: nn.Module, num_classes: int | None = None) -> list[str] 
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return np.ascontiguousarray(img[..., ::-1])
+    """An RGB uint8 picture of the image at ``path``, whatever its band count."""
+    return read_display_image(path)
 
 
 def _box_visualizer(classes: Sequence[str],

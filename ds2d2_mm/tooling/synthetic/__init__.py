@@ -6,21 +6,28 @@ package is imported only by the demo pipeline, the benchmark, ``ds2d2-make-synth
 
 Modules: :mod:`.generate` (dataset folders, splits, completion marker), :mod:`.scene` (one
 scene's layout), :mod:`.objects` (object and distractor appearance), :mod:`.draw` (canvas
-primitives).
+primitives), :mod:`.variants` (SAR-like, RGB+NIR and paired RGB / thermal versions of the
+scenes).
 """
 
 from .generate import (
+    BAND_STATS_FILE,
     SYNTHETIC_VERSION,
     ensure_synthetic_dataset,
     generate_synthetic_dataset,
     synthetic_dataset_is_complete,
     update_synthetic_dataset,
+    write_band_stats,
 )
+from .variants import VARIANTS
 
 __all__ = [
+    "BAND_STATS_FILE",
     "SYNTHETIC_VERSION",
+    "VARIANTS",
     "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
     "synthetic_dataset_is_complete",
     "update_synthetic_dataset",
+    "write_band_stats",
 ]
