@@ -155,6 +155,46 @@ def test_sam3_teacher_recipe_uses_the_published_retinanet_dior_weights():
     assert (dc.kd_cls.to_dict(), dc.kd_reg.to_dict()) == (kd["kd_cls"], kd["kd_reg"])
 
 
+#: SAR ships (this project's extension): Oriented R-CNN on mmrotate's SSDD / HRSID configs with
+#: the published Faster R-CNN / DOTA stream weights and two-stage KD.
+SAR = [REPO / "configs/sar" / f"oriented_rcnn_r101_r18_{d}.py" for d in ("ssdd", "hrsid")]
+
+
+@pytest.mark.parametrize("path", SAR, ids=lambda p: p.name)
+def test_sar_extension_starts_from_the_published_faster_rcnn_dota_weights(path):
+    dc = load_config(path).model.distill_cfg
+    (low, high), (full, hf), kd = PUBLISHED["faster_rcnn_r101_r18_dota.py"]
+    assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
+    assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
+    assert (dc.kd_cls.to_dict(), dc.kd_reg.to_dict()) == (kd["kd_cls"], kd["kd_reg"])
+    assert "extension" in path.read_text()
+
+
+#: The user's own multi-band COCO folder: the published RetinaNet schedule for every stage and the
+#: published RetinaNet / DIOR stream weights for the distiller.
+MULTIBAND = REPO / "configs/multiband"
+
+
+@pytest.mark.parametrize("stage", ["retina_r101", "retina_r101_hfamp", "retina_r18",
+                                   "retina_r101_r18"])
+def test_own_multiband_stages_have_the_published_retinanet_schedule(stage):
+    cfg = load_config(MULTIBAND / f"{stage}_coco_multiband.py")
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ("SGD", LR["retina"], 0.9, 1e-4)
+    assert cfg.auto_scale_lr.base_batch_size == 16
+    assert cfg.train_cfg.max_epochs == 24
+    steps = [s for s in cfg.param_scheduler if s.type == "MultiStepLR"]
+    assert len(steps) == 1 and steps[0].milestones == [16, 22] and steps[0].end == 24
+
+
+def test_own_multiband_distiller_has_the_published_retinanet_dior_weights():
+    dc = load_config(MULTIBAND / "retina_r101_r18_coco_multiband.py").model.distill_cfg
+    (low, high), (full, hf), kd = PUBLISHED["retina_r101_r18_dior.py"]
+    assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
+    assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
+    assert (dc.kd_cls.to_dict(), dc.kd_reg.to_dict()) == (kd["kd_cls"], kd["kd_reg"])
+
+
 #: Every config whose text says "published" is checked above (or, for the bases, through the
 #: stage configs that inherit them); a new claim must be added to these tests.
 CHECKED = {*(DS2D2 / n for n in PUBLISHED), *(p for n in PUBLISHED for p in stages(n).values()),
@@ -176,12 +216,15 @@ CHECKED |= {REPO / "configs/demo/bench" / f"{n}.py" for n in ("fitnet", "fgd", "
 #: The cross-modal distiller takes the published RetinaNet / DIOR stream weights
 #: (tests/test_multimodal_configs.py checks them against PUBLISHED).
 CHECKED |= {REPO / "configs/multimodal/retina_r101_rgb_r18_ir_dronevehicle.py"}
+CHECKED |= {*SAR, *MULTIBAND.glob("*_coco_multiband.py")}
 
 
 def test_every_config_that_says_published_is_checked():
     claims = {p for p in (REPO / "configs").rglob("*.py") if "published" in p.read_text().lower()}
     # configs that only refer to a published value they do not use (e.g. the demo's comment
-    # on why it does not take the published 1e-5) name it as such
+    # on why it does not take the published 1e-5) or say that none exists (the SAR teachers)
+    # name it as such
     unchecked = {p for p in claims - CHECKED
-                 if "not the published" not in p.read_text().lower()}
+                 if "not the published" not in p.read_text().lower()
+                 and "no published" not in p.read_text().lower()}
     assert not unchecked, sorted(str(p.relative_to(REPO)) for p in unchecked)

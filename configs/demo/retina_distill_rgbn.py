@@ -1,6 +1,6 @@
 # rgbn demo stage 3, DS2D2 on 4 bands: the 1/8-width student distilled from the 4-band teacher.
-# Stream weights: the RGB demo's (retina_distill_synthetic.py says why they are not the
-# published ones); not tuned for 4 bands.
+# Stream weights: the RGB demo's, not the published ones (retina_distill_synthetic.py says
+# why); not tuned for 4 bands.
 _base_ = ['./retina_student_rgbn.py']
 model = dict(
     _delete_=True,
