@@ -4,8 +4,8 @@
 # predict) the infrared one, with one set of boxes. Validation also feeds pairs (the distiller's
 # predict slices the infrared channel); the exported student is evaluated in
 # retina_student_paired_ir.py on the infrared images alone.
-# Stream weights: the RGB demo's (retina_distill_synthetic.py says why they are not the
-# published ones); not tuned for a modality gap.
+# Stream weights: the RGB demo's, not the published ones (retina_distill_synthetic.py says why);
+# not tuned for a modality gap.
 _base_ = ['./retina_student_paired_ir.py']
 model = dict(
     _delete_=True,
