@@ -3,6 +3,7 @@ evaluation, export and a report. Finished stages are skipped; each stage's comma
 
     ds2d2-pipeline --preset demo              # built-in data, CPU, ~15 minutes
     ds2d2-pipeline --preset rgbn_demo         # the demo on 4-band rasters (R, G, B, NIR)
+    ds2d2-pipeline --preset paired_demo       # RGB teacher -> infrared student (paired scenes)
     ds2d2-pipeline --preset retina_coco_multiband   # your multi-band COCO folder
     ds2d2-pipeline --preset retina_dior --gpus 8
     ds2d2-pipeline --preset retina_dior --gpus 4 --auto-scale-lr

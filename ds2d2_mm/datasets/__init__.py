@@ -2,10 +2,10 @@
 
 Importing this subpackage registers ``DIORDataset``, ``DOTAHBBDataset`` (DOTA patches with
 horizontal boxes), ``SyntheticAerialDataset`` and the paired (multi-modality) datasets
-``PairedCocoDataset`` and ``DroneVehicleDataset`` in ``mmdet.registry.DATASETS``, and the
-multi-band raster loader ``LoadMultiBandImage`` and the paired loader ``LoadPairedImages`` in
-``mmdet.registry.TRANSFORMS``. mmrotate is not
-imported here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
+``PairedCocoDataset``, ``DroneVehicleDataset`` and ``SyntheticPairedDataset`` in
+``mmdet.registry.DATASETS``, and the multi-band raster loader ``LoadMultiBandImage`` and the
+paired loader ``LoadPairedImages`` in ``mmdet.registry.TRANSFORMS``. mmrotate is not imported
+here (it is optional); DOTA patches with oriented boxes are read by mmrotate's own
 ``DOTADataset``. The generator of the built-in synthetic scenes is tooling
 (:mod:`ds2d2_mm.tooling.synthetic`), not imported here.
 """
@@ -28,7 +28,7 @@ from .dota_split import PatchObject, crop_objects, patch_name, split_dota, windo
 from .io import AnnotationError, DatasetError, ImageError
 from .multiband import LoadMultiBandImage, band_stats
 from .paired import LoadPairedImages, channel_layout
-from .paired_dataset import DroneVehicleDataset, PairedCocoDataset
+from .paired_dataset import DroneVehicleDataset, PairedCocoDataset, SyntheticPairedDataset
 from .raster import read_raster
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "PairedCocoDataset",
     "PatchObject",
     "SyntheticAerialDataset",
+    "SyntheticPairedDataset",
     "band_stats",
     "channel_layout",
     "convert_dior",

@@ -29,11 +29,11 @@ from mmdet.registry import DATASETS
 
 from ..errors import ConfigError
 from .classes import DRONEVEHICLE_CLASSES, DRONEVEHICLE_PALETTE
-from .coco_datasets import ReportingCocoDataset
+from .coco_datasets import ReportingCocoDataset, SyntheticAerialDataset
 from .paired import PAIRED_PATHS_KEY
 
 __all__ = ["DroneVehicleDataset", "PairedCocoDataset", "RESERVED_PREFIXES",
-           "config_modalities"]
+           "SyntheticPairedDataset", "config_modalities"]
 
 #: ``data_prefix`` keys that are not modalities (mmdet's single image and segmentation maps).
 RESERVED_PREFIXES = ("img", "img_path", "seg")
@@ -98,3 +98,13 @@ class DroneVehicleDataset(PairedCocoDataset):
     modality with ``data_prefix=dict(img=...)``."""
 
     METAINFO = {"classes": DRONEVEHICLE_CLASSES, "palette": DRONEVEHICLE_PALETTE}
+
+
+@DATASETS.register_module()
+class SyntheticPairedDataset(PairedCocoDataset):
+    """The built-in scenes' paired variant (``ds2d2-make-synthetic --variant paired``: RGB and a
+    thermal-like infrared band, the 4 classes of :class:`SyntheticAerialDataset`); paired with
+    ``data_prefix=dict(rgb='<split>/rgb/', ir='<split>/ir/')``, one modality with
+    ``data_prefix=dict(img=...)``."""
+
+    METAINFO = SyntheticAerialDataset.METAINFO

@@ -67,6 +67,18 @@ PRESETS: dict[str, Preset] = {
         synthetic_data="data/synthetic_rgbn",
         variant="rgbn",
         data_env="DS2D2_RGBN_ROOT"),
+    # cross-modal: an RGB teacher distilled into an infrared (1-band) student on the paired
+    # variant (<split>/rgb/ + <split>/ir/); the baseline and the exported student are evaluated
+    # on the infrared images alone, the teacher and the amplifier on the RGB ones
+    "paired_demo": Preset(
+        teacher="configs/demo/retina_teacher_paired.py",
+        amplifier="configs/demo/retina_hfamp_paired.py",
+        baseline="configs/demo/retina_student_paired_ir.py",
+        distill="configs/demo/retina_distill_paired.py",
+        work_root="work_dirs/paired_demo",
+        synthetic_data="data/synthetic_paired",
+        variant="paired",
+        data_env="DS2D2_PAIRED_ROOT"),
     "retina_dior": Preset(
         teacher="configs/ds2d2/retina_r101_dior.py",
         amplifier="configs/ds2d2/retina_r101_hfamp_dior.py",

@@ -917,8 +917,11 @@ def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], el
     def spectral() -> Path:
         if teacher is None:
             raise ValueError("no teacher run")
-        return plot_spectral(teacher.config, teacher.checkpoint, need_samples()[0],
-                             fig_dir / SPECTRAL_PNG, device)
+        # an image of the teacher's own validation set: a cross-modal teacher reads other files
+        # (another modality) than the students whose images the detections figure shows
+        sample = load_val_samples(teacher.config, data_root, 1)[0]
+        return plot_spectral(teacher.config, teacher.checkpoint, sample, fig_dir / SPECTRAL_PNG,
+                             device)
 
     def detections() -> Path:
         if baseline is None:
