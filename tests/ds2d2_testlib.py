@@ -25,7 +25,7 @@ def load_config(path: str | Path):
 
 
 def _base_model(name: str) -> dict:
-    from ds2d2_mm.runner_utils import mm_base_model
+    from ds2d2_mm.apis.runner import mm_base_model
 
     return copy.deepcopy(mm_base_model(name))
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 from ds2d2_testlib import build, distiller_cfg, tiny_faster_rcnn, tiny_retinanet
 
-from ds2d2_mm.checkpoint import CheckpointError
-from ds2d2_mm.errors import ConfigError
+from ds2d2_mm.utils.errors import CheckpointError, ConfigError
 
 
 def retina(**distill):
@@ -88,8 +87,7 @@ def stage_files(tmp_path):
         teacher.bbox_head.retina_cls.bias.add_(1.0)
     t2 = save_model(teacher, tmp_path / "teacher2.pth")
     amp = build(dict(type="HighFrequencyAmplifier", detector=teacher_cfg, teacher_ckpt=t1))
-    from ds2d2_mm.checkpoint import file_sha256
-    from ds2d2_mm.provenance import digest_hex
+    from ds2d2_mm.utils.checkpoint import digest_hex, file_sha256
 
     assert digest_hex(amp.teacher_sha256) == file_sha256(t1)
     a1 = save_model(amp, tmp_path / "amp1.pth")
@@ -97,7 +95,7 @@ def stage_files(tmp_path):
 
 
 def test_amplifier_trained_for_another_teacher_is_refused_with_both_checksums(stage_files):
-    from ds2d2_mm.checkpoint import file_sha256
+    from ds2d2_mm.utils.checkpoint import file_sha256
 
     teacher_cfg, t1, t2, a1 = stage_files
     cfg = distiller_cfg(tiny_retinanet(), teacher_cfg)
@@ -116,8 +114,7 @@ def test_resume_with_a_changed_teacher_file_is_refused(stage_files, tmp_path):
     cfg = distiller_cfg(tiny_retinanet(), teacher_cfg)
     cfg.update(teacher_ckpt=t1, amplifier_ckpt=a1, allow_random_teacher=False)
     model = build(cfg)
-    from ds2d2_mm.checkpoint import file_sha256
-    from ds2d2_mm.provenance import digest_hex
+    from ds2d2_mm.utils.checkpoint import digest_hex, file_sha256
 
     state = model.state_dict()
     assert digest_hex(state["provenance_sha256"][0]) == file_sha256(t1)

@@ -1,24 +1,19 @@
-"""Smoke test of the kernel sections of tools/benchmark.py (rows present, not timings)."""
+"""Smoke test of the kernel sections of ds2d2-benchmark (rows present, not timings)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
 DISW_CASES = {"50 boxes/img", "500 boxes/img", "2000 boxes/img"}
 HAAR_CASES = {"P3 16x16", "P4 8x8", "P5 4x4", "P6 2x2", "P7 1x1", "sum"}
 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("ds2d2_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("ds2d2_mm.cli.benchmark")
 
 
 def test_kernel_sections_small(benchmark, tmp_path, capsys):

@@ -68,7 +68,8 @@ def test_untrusted_pickled_objects_still_fail_to_load(tmp_path):
 
 
 def test_teacher_checkpoint_errors_name_file_and_keys(tmp_path):
-    from ds2d2_mm.checkpoint import CheckpointError, load_checkpoint_checked
+    from ds2d2_mm.utils.checkpoint import load_checkpoint_checked
+    from ds2d2_mm.utils.errors import CheckpointError
 
     model = build(tiny_retinanet())
     with pytest.raises(CheckpointError, match="missing.pth.*teacher stage"):
@@ -93,7 +94,7 @@ def test_teacher_checkpoint_errors_name_file_and_keys(tmp_path):
 def test_distiller_with_missing_teacher_checkpoint_says_which_stage_writes_it(tmp_path):
     from ds2d2_testlib import distiller_cfg
 
-    from ds2d2_mm.checkpoint import CheckpointError
+    from ds2d2_mm.utils.errors import CheckpointError
 
     cfg = distiller_cfg(tiny_retinanet(), tiny_retinanet(width=16))
     cfg.update(allow_random_teacher=False, teacher_ckpt=str(tmp_path / "t.pth"))

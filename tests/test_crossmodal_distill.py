@@ -19,7 +19,7 @@ from crossmodal_testlib import (
 )
 from ds2d2_testlib import build, distiller_cfg
 
-from ds2d2_mm.errors import ConfigError
+from ds2d2_mm.utils.errors import ConfigError
 
 
 def collate(dataset, indices=(0, 1)) -> dict:

@@ -79,7 +79,7 @@ def test_predict_and_tensor_modes_are_the_students():
 
 
 def test_explicit_loss_is_zero_when_adapted_student_equals_teacher():
-    from ds2d2_mm.losses import DISWLoss
+    from ds2d2_mm.models.losses import DISWLoss
 
     loss = DISWLoss(student_channels=8, teacher_channels=8, num_levels=2)
     feats_t = [torch.randn(2, 8, 16, 16), torch.randn(2, 8, 8, 8)]
@@ -116,7 +116,7 @@ def test_disabled_streams_are_not_built_or_logged():
 
 def test_full_amplifier_kd_is_zero_when_student_equals_teacher():
     """With identical features, KD on the amplified predictions vanishes (it is a real gap)."""
-    from ds2d2_mm.strategies import SingleStageStrategy
+    from ds2d2_mm.models.distillers.strategies import SingleStageStrategy
 
     model = build(retina_pair())
     model.train()

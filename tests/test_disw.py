@@ -1,4 +1,5 @@
-"""Tests of ds2d2_mm.disw: vectorised DISW maps against the per-box loops of the definitions."""
+"""Tests of ds2d2_mm.models.layers.disw: vectorised DISW maps against the per-box loops of the
+definitions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from mmdet.structures.bbox import HorizontalBoxes
 
-from ds2d2_mm.disw import (
+from ds2d2_mm.models.layers.disw import (
     boxes_to_disw_input,
     disw_pyramid,
     disw_weights,
@@ -230,7 +231,7 @@ def test_rotated_zero_width_and_zero_size_boxes(func):
 @pytest.mark.parametrize("turns", [-3, -1, 1, 2, 7])
 @pytest.mark.parametrize("func", [disw_weights_rotated, disw_weights_rotated_reference])
 def test_rotated_angles_outside_le90_are_normalised(turns, func):
-    from ds2d2_mm.disw import normalise_angle
+    from ds2d2_mm.models.layers.disw import normalise_angle
 
     boxes = random_rboxes(120, 21)
     turned = boxes.double().clone()

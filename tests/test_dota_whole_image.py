@@ -156,7 +156,7 @@ def test_whole_image_metric_scores_merged_patches_against_the_source_labels(tmp_
 
 
 def test_whole_image_metric_names_what_is_missing(tmp_path):
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.utils.errors import ConfigError
 
     m = metric(ann_dir=str(tmp_path / "nowhere"))
     m.process({}, [sample("P1__100__0___0", [], [], [])])

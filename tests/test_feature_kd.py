@@ -81,7 +81,7 @@ def ref_gcblock(x, gc):
 
 # -- FitNet ----------------------------------------------------------------------------------------
 def test_fitnet_matches_formula_and_vanishes_with_identity_regressor():
-    from ds2d2_mm.losses import FitNetLoss
+    from ds2d2_mm.models.losses import FitNetLoss
 
     loss = FitNetLoss(student_channels=8, teacher_channels=16, num_levels=2, loss_weight=0.7)
     s, t = feats(8, 0), feats(16, 1)
@@ -101,7 +101,7 @@ def test_fitnet_matches_formula_and_vanishes_with_identity_regressor():
 
 # -- FGD -------------------------------------------------------------------------------------------
 def test_fgd_masks_follow_the_official_area_rule_cell_by_cell():
-    from ds2d2_mm.losses.feature_kd import fgd_masks
+    from ds2d2_mm.models.losses.feature_kd import fgd_masks
 
     for grid in GRIDS:
         fg, bg = fgd_masks(BOXES, IMG, grid)
@@ -115,7 +115,7 @@ def test_fgd_masks_follow_the_official_area_rule_cell_by_cell():
 
 
 def test_fgd_oriented_boxes_take_their_enclosing_rectangle():
-    from ds2d2_mm.losses.feature_kd import fgd_masks
+    from ds2d2_mm.models.losses.feature_kd import fgd_masks
 
     rotated = [torch.tensor([[24.0, 32.0, 20.0, 8.0, math.pi / 2]])]  # 8 wide, 20 tall on screen
     horizontal = [torch.tensor([[20.0, 22.0, 28.0, 42.0]])]
@@ -153,7 +153,7 @@ def randomise(module: torch.nn.Module, seed: int) -> None:
 
 
 def test_fgd_matches_formula():
-    from ds2d2_mm.losses import FGDLoss
+    from ds2d2_mm.models.losses import FGDLoss
 
     loss = FGDLoss(student_channels=8, teacher_channels=16, num_levels=2)
     assert (loss.temp, loss.alpha_fgd, loss.beta_fgd, loss.gamma_fgd, loss.lambda_fgd) == (
@@ -175,7 +175,7 @@ def test_fgd_matches_formula():
 
 
 def test_fgd_focal_and_attention_terms_vanish_when_student_equals_teacher():
-    from ds2d2_mm.losses import FGDLoss
+    from ds2d2_mm.models.losses import FGDLoss
 
     loss = FGDLoss(student_channels=16, teacher_channels=16, num_levels=2)
     t = feats(16, 5)
@@ -201,7 +201,7 @@ def ref_standardise(x, per_image=False):
 
 
 def test_pkd_matches_formula():
-    from ds2d2_mm.losses import PKDLoss
+    from ds2d2_mm.models.losses import PKDLoss
 
     loss = PKDLoss(student_channels=16, teacher_channels=16, num_levels=2, levels=None)
     assert loss.loss_weight == 10  # RetinaNet, MMRazor pkd_fpn_retina_x101_retina_r50_2x_coco.py
@@ -226,7 +226,7 @@ def test_pkd_matches_formula():
 
 
 def test_pkd_vanishes_when_student_equals_teacher_up_to_scale_and_levels_are_published():
-    from ds2d2_mm.losses import PKDLoss
+    from ds2d2_mm.models.losses import PKDLoss
 
     loss = PKDLoss(student_channels=16, teacher_channels=16, num_levels=5)
     assert loss.levels == (0, 1, 2, 3)  # the published configs distil the first four levels
@@ -240,7 +240,7 @@ def test_pkd_vanishes_when_student_equals_teacher_up_to_scale_and_levels_are_pub
 
 # -- MGD -------------------------------------------------------------------------------------------
 def test_mgd_matches_formula_with_the_same_random_mask():
-    from ds2d2_mm.losses import MGDLoss
+    from ds2d2_mm.models.losses import MGDLoss
 
     loss = MGDLoss(student_channels=8, teacher_channels=16, num_levels=2)
     assert (loss.alpha_mgd, loss.lambda_mgd) == (0.00002, 0.65)  # RetinaNet, yzd-v/MGD config
@@ -282,8 +282,8 @@ METHODS = {
 
 
 def test_distill_cfg_with_a_feature_kd_method_passes_validation():
-    from ds2d2_mm.distill_config import merge_distill_cfg
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.models.distillers.distill_cfg import merge_distill_cfg
+    from ds2d2_mm.utils.errors import ConfigError
 
     cfg = merge_distill_cfg(dict(explicit=dict(type="FGDLoss", temp=0.5, alpha_fgd=0.001,
                                                beta_fgd=0.0005, gamma_fgd=0.0005,

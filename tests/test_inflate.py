@@ -21,7 +21,7 @@ def stem(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("rescale", [True, False])
 def test_rgb_bands_012_with_three_bands_is_the_identity(rescale):
-    from ds2d2_mm.backbones import inflate_stem
+    from ds2d2_mm.models.backbones import inflate_stem
 
     w = rgb_weight().float()
     assert torch.equal(inflate_stem(w, (0, 1, 2), 3, rescale=rescale), w)
@@ -31,7 +31,7 @@ def test_rgb_bands_012_with_three_bands_is_the_identity(rescale):
 def test_unscaled_rule_keeps_the_rgb_output_when_the_extra_bands_are_zero():
     """rescale=False: bands 3-4 at 0 (their dataset mean after normalisation) -> the RGB stem's
     output exactly (float64)."""
-    from ds2d2_mm.backbones import inflate_stem
+    from ds2d2_mm.models.backbones import inflate_stem
 
     w = rgb_weight()
     w5 = inflate_stem(w, (0, 1, 2, None, None), 5, rescale=False)
@@ -48,7 +48,7 @@ def test_unscaled_rule_keeps_the_rgb_output_when_the_extra_bands_are_zero():
 def test_rescaled_rule_keeps_the_rgb_output_for_bands_of_equal_content(rgb_bands):
     """rescale=True (default): every band equal to one image x -> the RGB stem on (x, x, x);
     bands 3-4 at 0 -> 3 / C times the RGB output on the mapped bands."""
-    from ds2d2_mm.backbones import inflate_stem
+    from ds2d2_mm.models.backbones import inflate_stem
 
     w = rgb_weight(1)
     c = len(rgb_bands)
@@ -66,7 +66,7 @@ def test_rescaled_rule_keeps_the_rgb_output_for_bands_of_equal_content(rgb_bands
 @pytest.mark.parametrize("bands", [1, 2, 4, 5, 13])
 def test_without_rgb_bands_it_is_timms_adapt_input_conv(bands):
     timm_manipulate = pytest.importorskip("timm.models._manipulate")
-    from ds2d2_mm.backbones import inflate_stem
+    from ds2d2_mm.models.backbones import inflate_stem
 
     w = rgb_weight(2).float()
     ours = inflate_stem(w, None, bands)
@@ -75,8 +75,8 @@ def test_without_rgb_bands_it_is_timms_adapt_input_conv(bands):
 
 
 def test_bad_rgb_bands_are_config_errors():
-    from ds2d2_mm.backbones import inflate_stem
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.models.backbones import inflate_stem
+    from ds2d2_mm.utils.errors import ConfigError
 
     w = rgb_weight().float()
     with pytest.raises(ConfigError, match="rgb_bands has 3 entries but the model has 5"):
@@ -99,7 +99,7 @@ def resnet(in_channels: int, init_cfg: dict | None = None) -> torch.nn.Module:
 
 @pytest.mark.parametrize("prefix", [None, "backbone."])
 def test_initializer_loads_a_3_band_checkpoint_into_a_5_band_resnet18(tmp_path, prefix):
-    from ds2d2_mm.backbones import inflate_stem
+    from ds2d2_mm.models.backbones import inflate_stem
 
     rgb = resnet(3)
     saved = rgb.state_dict()
@@ -125,7 +125,7 @@ def test_initializer_loads_a_3_band_checkpoint_into_a_5_band_resnet18(tmp_path, 
 def test_initializer_in_a_detector_config_and_its_errors(tmp_path):
     from mmdet.registry import MODELS
 
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.utils.errors import ConfigError
 
     rgb = resnet(3)
     torch.save(rgb.state_dict(), tmp_path / "plain.pth")

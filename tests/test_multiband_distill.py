@@ -94,7 +94,7 @@ def test_one_distillation_iteration_with_any_band_count(tmp_path, bands, dtype):
 def test_preprocessor_normalises_any_band_count_and_names_mismatches():
     from mmdet.registry import MODELS
 
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.utils.errors import ConfigError
 
     mean, std = list(range(13)), [2.0] * 13
     pre = MODELS.build(dict(type="MultiBandDetDataPreprocessor", mean=mean, std=std))
@@ -128,7 +128,7 @@ def test_preprocessor_reads_a_stats_file_and_matches_mmdet_for_three_bands(tmp_p
 
 
 def test_student_and_teacher_with_other_band_counts_is_a_config_error():
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.utils.errors import ConfigError
 
     student = multiband_detector(4, [0.0] * 4, [1.0] * 4, width=8, fpn=16)
     teacher = tiny_retinanet(width=16, fpn=32)  # RGB, mmdet's ImageNet normalisation

@@ -12,7 +12,7 @@ import torch
 from crossmodal_testlib import SIZE, write_paired
 from ds2d2_testlib import REPO, build, load_config
 
-from ds2d2_mm.errors import ConfigError
+from ds2d2_mm.utils.errors import ConfigError
 
 MULTIMODAL = REPO / "configs" / "multimodal"
 DISTILLER = MULTIMODAL / "retina_r101_rgb_r18_ir_dronevehicle.py"
@@ -80,7 +80,7 @@ def test_stream_weights_are_the_published_retinanet_dior_ones(distiller_config):
 
 
 def test_the_shipped_distiller_names_modalities_of_its_datasets(distiller_config):
-    from ds2d2_mm.runner_utils import check_distill_config
+    from ds2d2_mm.apis.runner import check_distill_config
 
     check_distill_config(distiller_config)
     bad = copy.deepcopy(distiller_config)

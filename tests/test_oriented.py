@@ -127,8 +127,8 @@ def test_horizontal_faster_rcnn_teacher_for_an_oriented_student_is_refused(rotat
     from ds2d2_testlib import build, tiny_faster_rcnn
     from mmengine.registry import DefaultScope
 
-    from ds2d2_mm.errors import ConfigError
-    from ds2d2_mm.strategies import TwoStageStrategy
+    from ds2d2_mm.models.distillers.strategies import TwoStageStrategy
+    from ds2d2_mm.utils.errors import ConfigError
 
     student = build_rot(tiny_oriented_rcnn())
     with DefaultScope.overwrite_default_scope("mmdet"):
@@ -142,7 +142,7 @@ def test_horizontal_faster_rcnn_teacher_for_an_oriented_student_is_refused(rotat
 def test_exported_student_is_a_stock_mmrotate_checkpoint(family, rotate_scope, tmp_path):
     from mmengine.runner import load_checkpoint
 
-    from ds2d2_mm.export import export_student
+    from ds2d2_mm.apis.export_student import export_student
 
     tiny = tiny_rotated_retinanet if family == "rotated_retinanet" else tiny_oriented_rcnn
     model = build_rot(distiller(tiny(), tiny(width=16)))

@@ -1,6 +1,7 @@
 """Package shape: ``import ds2d2_mm`` (what a config's ``custom_imports`` loads) registers the core
-and nothing else; the tooling (pipeline, report, benchmark, synthetic generator) and the commands
-import the core, never the reverse."""
+and nothing else; the tooling (apis, pipeline, report, benchmark, synthetic generator) and the
+commands import the core, never the reverse; models never import the engine; the package root
+holds ``__init__.py``, ``registry.py`` and folders; one module writes files atomically."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ds2d2_mm"
 #: Subpackages that sit on top of the core (they may import it; it may not import them).
-TOP_LAYERS = ("ds2d2_mm.tooling", "ds2d2_mm.cli")
+TOP_LAYERS = ("ds2d2_mm.apis", "ds2d2_mm.tooling", "ds2d2_mm.cli")
 #: Words of module names that are tooling wherever they would sit.
 TOOLING_WORDS = ("synthetic", "report", "pipeline", "compare")
 
@@ -82,7 +83,8 @@ def _core_files() -> list[Path]:
 
 def test_core_never_imports_tooling_commands_or_plotting():
     files = _core_files()
-    assert PACKAGE / "distiller.py" in files and PACKAGE / "datasets" / "__init__.py" in files
+    assert PACKAGE / "models" / "distillers" / "spectral_distiller.py" in files
+    assert PACKAGE / "datasets" / "__init__.py" in files
     bad = {}
     for path in files:
         wrong = sorted(m for m in _imports(path)
@@ -101,3 +103,47 @@ def test_report_and_pipeline_do_not_import_each_other_both_ways():
     # what both need lives in runs.py, which imports neither
     runs = _imports(tooling / "runs.py")
     assert not [m for m in runs if m.startswith("ds2d2_mm")], runs
+
+
+def test_package_root_holds_init_registry_and_folders_only():
+    files = sorted(p.name for p in PACKAGE.iterdir() if p.is_file() and p.suffix == ".py")
+    assert files == ["__init__.py", "registry.py"], files
+
+
+def test_models_never_import_the_engine_or_the_tooling():
+    bad = {}
+    for path in sorted((PACKAGE / "models").rglob("*.py")):
+        wrong = sorted(m for m in _imports(path)
+                       if m.startswith(("ds2d2_mm.engine", *TOP_LAYERS)))
+        if wrong:
+            bad[str(path.relative_to(REPO))] = wrong
+    assert bad == {}, bad
+
+
+#: What writing a file atomically is made of: only ds2d2_mm/utils/io.py may do it.
+_ATOMIC_WRITE_CALLS = {("os", "replace"), ("os", "rename"), ("tempfile", "mkstemp"),
+                       ("tempfile", "NamedTemporaryFile")}
+
+
+def _atomic_write_calls(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+                node.value.id, node.attr) in _ATOMIC_WRITE_CALLS:
+            found.append(f"{node.value.id}.{node.attr}:{node.lineno}")
+        elif isinstance(node, ast.Attribute) and node.attr == "replace" and isinstance(
+                node.value, ast.Name) and node.value.id in ("tmp", "temp"):
+            found.append(f"{node.value.id}.replace:{node.lineno}")  # Path(tmp).replace(dst)
+    return found
+
+
+def test_one_atomic_writer_in_the_whole_project():
+    bad = {}
+    for path in sorted([*PACKAGE.rglob("*.py"), *(REPO / "tools").rglob("*.py")]):
+        if path == PACKAGE / "utils" / "io.py":
+            continue
+        found = _atomic_write_calls(path)
+        if found:
+            bad[str(path.relative_to(REPO))] = found
+    assert bad == {}, bad
+    assert _atomic_write_calls(PACKAGE / "utils" / "io.py")  # the check sees the writer itself

@@ -68,7 +68,7 @@ def _batch(dataset, indices=(0, 1)) -> dict:
 
 
 def _first_conv_in(model: torch.nn.Module) -> int:
-    from ds2d2_mm.cross_modal import first_conv_channels
+    from ds2d2_mm.models.distillers.input_router import first_conv_channels
 
     detector = getattr(model, "student", None) or getattr(model, "detector", None) or model
     return first_conv_channels(detector)
@@ -115,7 +115,7 @@ def test_the_infrared_student_is_a_stock_one_band_retinanet(data, monkeypatch):
 
 
 def test_the_distiller_pairs_rgb_teacher_and_infrared_student(data, monkeypatch):
-    from ds2d2_mm.runner_utils import check_distill_config
+    from ds2d2_mm.apis.runner import check_distill_config
 
     cfg = _config(PAIRED.distill, data, monkeypatch)
     student = _config(PAIRED.baseline, data, monkeypatch)
@@ -172,7 +172,7 @@ def test_distill_iteration_then_the_exported_student_predicts_on_infrared_alone(
     from mmdet.registry import DATASETS
     from mmengine.runner import load_checkpoint
 
-    from ds2d2_mm.export import export_student
+    from ds2d2_mm.apis.export_student import export_student
 
     cfg = _config(PAIRED.distill, data, monkeypatch)
     torch.manual_seed(0)

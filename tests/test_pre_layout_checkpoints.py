@@ -38,7 +38,7 @@ def _adapter_convs(model) -> torch.nn.ModuleList:
 
 
 def _check_loaded(name: str) -> None:
-    from ds2d2_mm.checkpoint import load_checkpoint_checked
+    from ds2d2_mm.utils.checkpoint import load_checkpoint_checked
 
     model = build(_distiller(*CASES[name]))
     load_checkpoint_checked(model, str(FIXTURES / f"{name}_epoch_1.pth"), "pre-layout checkpoint")

@@ -20,7 +20,7 @@ from test_published_formulas import (
     sigmoid,
 )
 
-from ds2d2_mm.errors import ConfigError
+from ds2d2_mm.utils.errors import ConfigError
 
 OFF = dict(explicit=None, amplifiers=dict(full=0.0, high=0.0))
 

@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ds2d2_mm.disw import disw_weights
-from ds2d2_mm.losses import DISWLoss
+from ds2d2_mm.models.layers.disw import disw_weights
+from ds2d2_mm.models.losses import DISWLoss
 
 PROFILE = settings(max_examples=40, deadline=None, derandomize=True)
 

@@ -376,7 +376,7 @@ def test_kd_loss_that_does_not_fit_is_refused_with_the_key(family, key, loss, sa
 
 
 def test_kl_reduction_sums_over_rois():
-    from ds2d2_mm.losses import KDKLDivLoss
+    from ds2d2_mm.models.losses import KDKLDivLoss
 
     s, t = torch.randn(7, 4), torch.randn(7, 4)
     summed = KDKLDivLoss(temperature=3.0, reduction="sum")(s, t)

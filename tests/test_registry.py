@@ -44,7 +44,7 @@ def test_optim_constructors_registered(name):
 
 
 def test_strategies_registered():
-    from ds2d2_mm.strategies import STRATEGIES
+    from ds2d2_mm.models.distillers.strategies import STRATEGIES
 
     assert {"SingleStageStrategy", "TwoStageStrategy"} <= set(STRATEGIES.module_dict)
 

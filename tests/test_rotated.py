@@ -91,8 +91,8 @@ def test_horizontal_teacher_for_a_rotated_student_is_refused(rotate_scope):
     from ds2d2_testlib import build, tiny_retinanet
     from mmengine.registry import DefaultScope
 
-    from ds2d2_mm.errors import ConfigError
-    from ds2d2_mm.strategies import SingleStageStrategy
+    from ds2d2_mm.models.distillers.strategies import SingleStageStrategy
+    from ds2d2_mm.utils.errors import ConfigError
 
     student = build_rot(tiny_rotated_retinanet())
     with DefaultScope.overwrite_default_scope("mmdet"):

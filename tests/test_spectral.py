@@ -1,4 +1,5 @@
-"""Tests of ds2d2_mm.spectral: the Haar fast path against pytorch_wavelets, other decomposers."""
+"""Tests of ds2d2_mm.models.layers.spectral: the Haar fast path against pytorch_wavelets, other
+decomposers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from pytorch_wavelets import DWTForward
 
-from ds2d2_mm.spectral import (
+from ds2d2_mm.models.layers.spectral import (
     FFTSplit,
     HaarDWT,
     WaveletDWT,

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ds2d2_mm.datasets.io import atomic_write_json
 from ds2d2_mm.tooling.synthetic import (
     ensure_synthetic_dataset,
     generate_synthetic_dataset,
@@ -19,6 +18,7 @@ from ds2d2_mm.tooling.synthetic import (
     update_synthetic_dataset,
 )
 from ds2d2_mm.tooling.synthetic import generate as synthetic_module
+from ds2d2_mm.utils.io import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools" / "data"))

@@ -92,7 +92,7 @@ def test_amplifier_stage_does_not_ask_for_imagenet_weights(tmp_path, monkeypatch
     """Every weight of the amplifier stage comes from the teacher checkpoint."""
     from mmengine.config import Config
 
-    from ds2d2_mm.weight_files import weight_references
+    from ds2d2_mm.utils.checkpoint import weight_references
 
     cfg = Config.fromfile(str(REPO / "configs/ds2d2/retina_r101_hfamp_dior.py")).to_dict()
     keys = dict(weight_references(cfg))

@@ -156,8 +156,8 @@ def test_distillation_iteration_in_a_user_project_with_a_cached_zoo_teacher(user
 
 
 def test_package_scoped_teacher_config_is_built_in_its_scope():
-    from ds2d2_mm.amplifiers import model_cfg_of
-    from ds2d2_mm.errors import ConfigError
+    from ds2d2_mm.models.distillers.amplifiers import model_cfg_of
+    from ds2d2_mm.utils.errors import ConfigError
 
     model = model_cfg_of("mmdet::retinanet/retinanet_r50_fpn_1x_coco.py", "teacher")
     assert model["_scope_"] == "mmdet" and model["backbone"]["depth"] == 50

@@ -7,7 +7,7 @@
 # trunk (LayerDecayOptimWrapperConstructor), fp16 autocast (never .half() the trunk: its RoPE
 # tables are complex) and gradient accumulation.
 #
-# Self-distillation against forgetting (TrunkSelfDistiller, ds2d2_mm/self_distill.py): the frozen
+# Self-distillation against forgetting (TrunkSelfDistiller, ds2d2_mm/models/distillers/self_distiller.py): the frozen
 # original trunk (loaded again from sam3.pt) teaches the fine-tuned one through the DS2D2
 # explicit stream on the trunk output (Haar sub-bands, DISW-weighted), as loss_sd_low /
 # loss_sd_high. The model is written in TrunkSelfDistiller's flat form (the RetinaNet's own keys
@@ -24,7 +24,7 @@ _base_ = [
 ]
 
 custom_imports = dict(
-    imports=["ds2d2_mm.backbones", "ds2d2_mm.hooks", "ds2d2_mm.optim", "ds2d2_mm.self_distill"],
+    imports=["ds2d2_mm.models.backbones", "ds2d2_mm.engine.hooks.progressive_unfreeze_hook", "ds2d2_mm.engine.optimizers.layer_decay_constructor", "ds2d2_mm.models.distillers.self_distiller"],
     allow_failed_imports=False,
 )
 
@@ -32,7 +32,7 @@ custom_imports = dict(
 sam3_checkpoint = "checkpoints/sam3.pt"  # SAM3's released weights (local file)
 img_size = 1008  # trunk input; multiples of 336 avoid window padding
 num_trainable_blocks = 6  # last N of 32 trunk blocks trained (18.7% of the trunk)
-pyramid_scales = (2.0, 1.0, 0.5)  # strides 7 / 14 / 28 (see ds2d2_mm/backbones/sam3.py)
+pyramid_scales = (2.0, 1.0, 0.5)  # strides 7 / 14 / 28 (see ds2d2_mm/models/backbones/sam3_vit.py)
 pyramid_strides = [7, 14, 28, 56, 112]  # + the FPN's two extra levels
 max_epochs = 24
 # progressive unfreezing (epochs, 0-based): stage 2 adapts the head alone to the spectral features

@@ -41,7 +41,7 @@ dior_classes = (
     "harbor", "overpass", "ship", "stadium", "storagetank", "tenniscourt", "trainstation",
     "vehicle", "windmill",
 )  # fmt: skip
-# DIOR runs words together; SAM3 reads text (ds2d2_mm.sam3_full.vocab.DIOR_PROMPTS)
+# DIOR runs words together; SAM3 reads text (ds2d2_mm.models.detectors.sam3_prompted.vocab.DIOR_PROMPTS)
 class_prompts = {
     "baseballfield": "baseball field", "basketballcourt": "basketball court",
     "expressway-service-area": "expressway service area",
@@ -50,7 +50,7 @@ class_prompts = {
     "tenniscourt": "tennis court", "trainstation": "train station",
 }  # fmt: skip
 
-# ProgressiveUnfreezeHook prefixes (ds2d2_mm.sam3_full.STAGE_PREFIXES)
+# ProgressiveUnfreezeHook prefixes (ds2d2_mm.models.detectors.sam3_prompted.STAGE_PREFIXES)
 vit_prefixes = [
     "sam3.backbone.vision_backbone.trunk",
     "sam3.backbone.vision_backbone.spectral_adapter",

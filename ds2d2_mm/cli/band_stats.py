@@ -21,8 +21,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ds2d2_mm.datasets.band_statistics import BandStatsAccumulator
-from ds2d2_mm.datasets.io import DatasetError, atomic_write_json
 from ds2d2_mm.datasets.raster import TIFF_SUFFIXES, read_raster, select_bands
+from ds2d2_mm.utils.errors import DatasetError
+from ds2d2_mm.utils.io import atomic_write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

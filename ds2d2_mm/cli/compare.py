@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.runner_utils import run_tool
+from ds2d2_mm.apis.runner import run_tool
 from ds2d2_mm.tooling.compare import COMPARE_PRESETS, CompareBench
 
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from ds2d2_mm.cli.summary import format_summary
-from ds2d2_mm.datasets.dior import DIOR_SPLITS, convert_dior
-from ds2d2_mm.datasets.io import DatasetError
+from ds2d2_mm.datasets.converters.dior import DIOR_SPLITS, convert_dior
+from ds2d2_mm.utils.errors import DatasetError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

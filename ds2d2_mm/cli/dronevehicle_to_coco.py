@@ -17,8 +17,12 @@ import argparse
 import sys
 
 from ds2d2_mm.cli.summary import format_summary
-from ds2d2_mm.datasets.dronevehicle import DRONEVEHICLE_SPLITS, LABEL_SETS, convert_dronevehicle
-from ds2d2_mm.datasets.io import DatasetError
+from ds2d2_mm.datasets.converters.dronevehicle import (
+    DRONEVEHICLE_SPLITS,
+    LABEL_SETS,
+    convert_dronevehicle,
+)
+from ds2d2_mm.utils.errors import DatasetError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.export import export_student
-from ds2d2_mm.runner_utils import run_tool
+from ds2d2_mm.apis.export_student import export_student
+from ds2d2_mm.apis.runner import run_tool
 
 
 def main(argv: list[str] | None = None) -> None:

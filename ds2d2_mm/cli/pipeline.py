@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.runner_utils import run_tool
+from ds2d2_mm.apis.runner import run_tool
 from ds2d2_mm.tooling.pipeline import PRESETS, Pipeline
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ds2d2_mm.checkpoint import CheckpointError
-from ds2d2_mm.runner_utils import (
+from ds2d2_mm.apis.runner import (
     add_launch_args,
     check_checkpoint_fits,
     check_weight_files,
@@ -24,6 +23,7 @@ from ds2d2_mm.runner_utils import (
     run_tool,
     setup_cpu_distributed,
 )
+from ds2d2_mm.utils.errors import CheckpointError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,7 +18,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ds2d2_mm.runner_utils import (
+from ds2d2_mm.apis.runner import (
     add_launch_args,
     check_amp,
     check_checkpoint_fits,

@@ -10,6 +10,7 @@ here (it is optional); DOTA patches with oriented boxes are read by mmrotate's o
 (:mod:`ds2d2_mm.tooling.synthetic`), not imported here.
 """
 
+from ..utils.errors import AnnotationError, DatasetError, ImageError
 from .band_statistics import BandStatsAccumulator, read_band_stats
 from .classes import (
     DIOR_CLASSES,
@@ -22,14 +23,13 @@ from .classes import (
     SYNTHETIC_PALETTE,
 )
 from .coco_datasets import DIORDataset, DOTAHBBDataset, SyntheticAerialDataset
-from .dior import convert_dior, parse_dior_xml, read_dior_split
-from .dota import DotaObject, format_dota_line, parse_dota_txt
-from .dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
-from .io import AnnotationError, DatasetError, ImageError
-from .multiband import LoadMultiBandImage, band_stats
-from .paired import LoadPairedImages, channel_layout
-from .paired_dataset import DroneVehicleDataset, PairedCocoDataset, SyntheticPairedDataset
+from .converters.dior import convert_dior, parse_dior_xml, read_dior_split
+from .converters.dota_format import DotaObject, format_dota_line, parse_dota_txt
+from .converters.dota_split import PatchObject, crop_objects, patch_name, split_dota, window_starts
+from .paired_coco import DroneVehicleDataset, PairedCocoDataset, SyntheticPairedDataset
 from .raster import read_raster
+from .transforms.multiband_loading import LoadMultiBandImage, band_stats
+from .transforms.paired_loading import LoadPairedImages, channel_layout
 
 __all__ = [
     "DIOR_CLASSES",

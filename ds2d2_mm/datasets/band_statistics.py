@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from .io import DatasetError
+from ..utils.errors import DatasetError
 
 __all__ = ["BandStatsAccumulator", "read_band_stats"]
 

@@ -65,7 +65,7 @@ SYNTHETIC_CLASSES: tuple[str, ...] = ("airplane", "ship", "storagetank", "vehicl
 
 #: The 5 DroneVehicle classes (VisDrone's RGB-infrared vehicle dataset), in the order of its
 #: papers; the XML files spell the last one 'feright car' / 'feright_car' (see
-#: ds2d2_mm.datasets.dronevehicle).
+#: ds2d2_mm.datasets.converters.dronevehicle).
 DRONEVEHICLE_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "van", "freight_car")
 
 #: One RGB colour per DIOR class (for visualisation).

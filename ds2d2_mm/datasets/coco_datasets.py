@@ -9,6 +9,7 @@ from __future__ import annotations
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from ..utils.errors import DatasetError
 from .classes import (
     DIOR_CLASSES,
     DIOR_PALETTE,
@@ -17,7 +18,6 @@ from .classes import (
     SYNTHETIC_CLASSES,
     SYNTHETIC_PALETTE,
 )
-from .io import DatasetError
 
 __all__ = ["DIORDataset", "DOTAHBBDataset", "ReportingCocoDataset", "SyntheticAerialDataset"]
 
@@ -26,7 +26,7 @@ class ReportingCocoDataset(CocoDataset):
     """A ``CocoDataset`` whose loading errors name the image file and the dataset index.
 
     A corrupt image or annotation otherwise surfaces as a bare stack trace from a data loader
-    worker; here it becomes a :class:`~ds2d2_mm.datasets.io.DatasetError` that says which file.
+    worker; here it becomes a :class:`~ds2d2_mm.utils.io.DatasetError` that says which file.
     """
 
     def prepare_data(self, idx: int):

@@ -20,7 +20,7 @@ Singleton axes are dropped first; more than one non-spatial axis (e.g. time x ba
 A ``(H, W, C)`` array written by tifffile as ``minisblack`` *without* ``planarconfig='contig'`` is
 stored as H pages of ``(W, C)`` images and reads as H bands: write such arrays with
 ``planarconfig='contig'`` (or ``'separate'`` for ``(C, H, W)``); ``expected_bands`` in
-:class:`~ds2d2_mm.datasets.multiband.LoadMultiBandImage` catches the mistake.
+:class:`~ds2d2_mm.datasets.transforms.multiband_loading.LoadMultiBandImage` catches the mistake.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .io import ImageError
+from ..utils.errors import ImageError
 
 __all__ = ["TIFF_SUFFIXES", "check_complete", "decode_tiff", "nodata_mask", "read_raster",
            "select_bands", "to_hwc"]

@@ -1,7 +1,14 @@
-"""Training engine pieces that make long runs safe: atomic checkpoints, optimizer wrappers that
-skip non-finite steps."""
+"""Training engine pieces: hooks (atomic checkpoints, progressive unfreezing) and optimizer
+pieces (wrappers that skip non-finite steps, layer-wise lr decay for a ViT trunk). They register
+in mmengine's root registries (``HOOKS``, ``OPTIM_WRAPPERS``, ``OPTIM_WRAPPER_CONSTRUCTORS``)."""
 
-from .checkpoint_hook import SafeCheckpointHook
-from .optim_wrapper import GUARDED, GuardedAmpOptimWrapper, GuardedOptimWrapper
+from .hooks import ProgressiveUnfreezeHook, SafeCheckpointHook
+from .optimizers import (
+    GUARDED,
+    GuardedAmpOptimWrapper,
+    GuardedOptimWrapper,
+    LayerDecayOptimWrapperConstructor,
+)
 
-__all__ = ["GUARDED", "GuardedAmpOptimWrapper", "GuardedOptimWrapper", "SafeCheckpointHook"]
+__all__ = ["GUARDED", "GuardedAmpOptimWrapper", "GuardedOptimWrapper",
+           "LayerDecayOptimWrapperConstructor", "ProgressiveUnfreezeHook", "SafeCheckpointHook"]

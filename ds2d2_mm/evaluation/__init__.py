@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from .dota_merge import (
+from .functional.dota_merge import (
     PatchDetections,
     merge_patch_detections,
     parse_patch_id,
@@ -19,7 +19,7 @@ from .dota_merge import (
 if importlib.util.find_spec("mmrotate") is not None:
     from mmrotate.registry import METRICS as _ROTATE_METRICS
 
-    from .dota_metric import DOTAWholeImageMetric, load_whole_image_annotations, register
+    from .metrics.dota_metric import DOTAWholeImageMetric, load_whole_image_annotations, register
 
     register(_ROTATE_METRICS)
     __all__ = ["DOTAWholeImageMetric", "load_whole_image_annotations"]

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import StageError
-from ..export import export_student
+from ..apis.export_student import export_student
+from ..utils.errors import StageError
 from .pipeline import Pipeline, Preset, data_root_options
 from .report import load_scalars
 from .runs import REPO, RunResult

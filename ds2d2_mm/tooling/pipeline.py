@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StageError
+from ..utils.errors import StageError
 from ..utils.paths import shipped_config
 from .report import write_report
 from .runs import REPO, RunResult
@@ -327,7 +327,7 @@ class Pipeline:
         distilled = self.train("distilled", p.distill, distill_opts)
         runs = {"teacher": teacher, "amplifier": amplifier, "baseline": baseline,
                 "distilled": distilled}
-        from ..export import export_student
+        from ..apis.export_student import export_student
 
         student_path = self.work_root / "distilled_student.pth"
         counts = export_student(str(distilled.checkpoint), str(student_path))

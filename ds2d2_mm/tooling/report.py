@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..datasets.io import atomic_write_text
+from ..utils.io import atomic_open, atomic_write_bytes, atomic_write_text
 from .multiband_view import inferencer_class, read_display_image
 from .runs import REPO
 
@@ -156,16 +155,9 @@ def _save_figure(fig: Figure, path: Path) -> Path:
     """Render ``fig`` with Agg into ``path`` (PNG) atomically; returns ``path``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=FIGURE_DPI)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=FIGURE_DPI)
     return path
 
 
@@ -652,15 +644,7 @@ def _save_rgb(image: np.ndarray, path: Path) -> Path:
     ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise RuntimeError(f"cannot encode {path.name} as PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(path, data.tobytes())
     return path
 
 
@@ -688,8 +672,8 @@ def plot_spectral(config: str | os.PathLike, checkpoint: str | os.PathLike | Non
     """
     import torch
 
-    from ..disw import disw_weights
-    from ..spectral import haar_dwt
+    from ..models.layers.disw import disw_weights
+    from ..models.layers.spectral import haar_dwt
 
     inferencer = _inferencer(config, checkpoint, device)
     model = inferencer.model

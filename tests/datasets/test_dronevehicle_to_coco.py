@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from ds2d2_mm.cli.dronevehicle_to_coco import main
-from ds2d2_mm.datasets.dronevehicle import clip_polygon, parse_dronevehicle_xml
-from ds2d2_mm.datasets.io import AnnotationError
+from ds2d2_mm.datasets.converters.dronevehicle import clip_polygon, parse_dronevehicle_xml
+from ds2d2_mm.utils.errors import AnnotationError
 
 REPO = Path(__file__).resolve().parents[2]
 W, H, BORDER = 840, 712, 100

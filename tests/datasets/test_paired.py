@@ -28,8 +28,10 @@ from crossmodal_testlib import (  # noqa: E402
     write_paired,
 )
 
-from ds2d2_mm.datasets.io import ImageError  # noqa: E402
-from ds2d2_mm.errors import ConfigError  # noqa: E402
+from ds2d2_mm.utils.errors import (
+    ConfigError,  # noqa: E402
+    ImageError,
+)
 
 
 def test_sample_carries_both_paths_and_stacks_rgb_then_ir(tmp_path):

@@ -117,8 +117,8 @@ def test_losses_compute_in_fp32_under_autocast():
 def test_bf16_autocast_with_a_sigmoid_focal_loss_is_refused_before_training():
     from mmengine.config import Config
 
-    from ds2d2_mm.errors import ConfigError
-    from ds2d2_mm.runner_utils import check_amp
+    from ds2d2_mm.apis.runner import check_amp
+    from ds2d2_mm.utils.errors import ConfigError
 
     cfg = Config(dict(model=dict(bbox_head=dict(loss_cls=dict(type="FocalLoss"))),
                       optim_wrapper=dict(type="AmpOptimWrapper", dtype="bfloat16")))

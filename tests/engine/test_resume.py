@@ -100,8 +100,7 @@ def test_sigkill_mid_epoch_then_resume_restores_the_checkpoint_exactly(setup):
     assert (probe["iter"], probe["epoch"]) == (ckpt["meta"]["iter"], ckpt["meta"]["epoch"]) == (
         4, 2)
     assert probe["seed"] == ckpt["meta"]["seed"]
-    from ds2d2_mm.checkpoint import file_sha256
-    from ds2d2_mm.provenance import digest_hex
+    from ds2d2_mm.utils.checkpoint import digest_hex, file_sha256
 
     assert digest_hex(state["provenance_sha256"][0]) == file_sha256(teacher)
 

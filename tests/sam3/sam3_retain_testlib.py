@@ -19,8 +19,8 @@ TRUNK_NOISE = 5.0
 def tiny_sam3(seed: int = 0, adapter_hidden: int | None = None):
     """A tiny ``Sam3Image`` (eval mode) whose boxes depend on the image; optionally with an
     identity spectral adapter of ``adapter_hidden`` channels."""
-    from ds2d2_mm.sam3_full import build_sam3_image_model
-    from ds2d2_mm.sam3_full.policy import insert_spectral_adapter
+    from ds2d2_mm.models.detectors.sam3_prompted import build_sam3_image_model
+    from ds2d2_mm.models.detectors.sam3_prompted.policy import insert_spectral_adapter
 
     torch.manual_seed(seed)
     model = build_sam3_image_model("tiny")
@@ -62,7 +62,7 @@ def perturb_adapter(model, seed: int = 5) -> None:
 
 def write_sam3_pt(model, path: Path, extra: dict | None = None) -> None:
     """``model`` (without adapter) as SAM3's released ``sam3.pt`` lays it out."""
-    from ds2d2_mm.sam3_full.export import image_state_to_sam3
+    from ds2d2_mm.apis.sam3.export_full import image_state_to_sam3
 
     torch.save({"model": {**image_state_to_sam3(model.state_dict()), **(extra or {})}}, path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +32,7 @@ requires_sam3 = pytest.mark.skipif(
 
 def make_backbone(**kwargs):
     """A tiny ``SAM3ViTBackbone`` (seeded); ``kwargs`` override the defaults."""
-    from ds2d2_mm.backbones import SAM3ViTBackbone
+    from ds2d2_mm.models.backbones import SAM3ViTBackbone
 
     torch.manual_seed(0)
     cfg = {**TINY, "num_trainable_blocks": 2, "adapter_cfg": dict(hidden_channels=8), **kwargs}
@@ -45,8 +46,5 @@ def random_images(n: int = 2, size: int = 112) -> torch.Tensor:
 
 
 def load_tool(name: str) -> ModuleType:
-    """``tools/<name>.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command ``ds2d2-<name>`` (``tools/<name>.py`` wraps it): ``ds2d2_mm.cli.<name>``."""
+    return importlib.import_module(f"ds2d2_mm.cli.{name}")

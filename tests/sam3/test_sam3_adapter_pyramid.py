@@ -6,7 +6,8 @@ import pytest
 import torch
 from sam3_testlib import make_backbone, random_images, requires_sam3
 
-from ds2d2_mm.backbones import SimpleFeaturePyramid, SpectralAdapter
+from ds2d2_mm.models.layers import SpectralAdapter
+from ds2d2_mm.models.necks import SimpleFeaturePyramid
 
 
 @pytest.mark.parametrize("hw", [(8, 8), (7, 5)])

@@ -6,8 +6,13 @@ import pytest
 import torch
 from sam3_testlib import load_tool, make_backbone, random_images, requires_sam3
 
-from ds2d2_mm.backbones import SAM3_TRUNK_PREFIX, build_sam3_trunk, load_sam3_trunk, run_trunk
-from ds2d2_mm.checkpoint import CheckpointError
+from ds2d2_mm.models.backbones import (
+    SAM3_TRUNK_PREFIX,
+    build_sam3_trunk,
+    load_sam3_trunk,
+    run_trunk,
+)
+from ds2d2_mm.utils.errors import CheckpointError
 
 pytestmark = requires_sam3
 

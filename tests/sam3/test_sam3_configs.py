@@ -44,9 +44,9 @@ def test_tiny_config_one_training_iteration():
     from mmdet.testing import demo_mm_inputs
     from mmengine.optim import build_optim_wrapper
 
-    import ds2d2_mm.backbones  # noqa: F401  (registers SAM3ViTBackbone)
-    import ds2d2_mm.hooks  # noqa: F401
-    import ds2d2_mm.optim  # noqa: F401
+    import ds2d2_mm.engine.hooks.progressive_unfreeze_hook  # noqa: F401
+    import ds2d2_mm.engine.optimizers.layer_decay_constructor  # noqa: F401
+    import ds2d2_mm.models.backbones  # noqa: F401  (registers SAM3ViTBackbone)
 
     cfg = Config.fromfile(str(TINY))
     torch.manual_seed(0)

@@ -33,7 +33,7 @@ def fpn_strides(cfg) -> list[float]:
                                                          "retina_sam3_tiny.py"))],
                          ids=["dior", "tiny"])
 def test_amplifier_stage_wraps_the_plain_sam3_detector(amp_path, sam3_path):
-    from ds2d2_mm.self_distill import detector_config_of
+    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
 
     amp = Config.fromfile(str(amp_path))
     inner = detector_config_of(Config.fromfile(str(sam3_path)).model).to_dict()
@@ -45,7 +45,7 @@ def test_amplifier_stage_wraps_the_plain_sam3_detector(amp_path, sam3_path):
 
 
 def test_dior_config_pairs_the_sam3_teacher_with_the_r18_student():
-    from ds2d2_mm.self_distill import detector_config_of
+    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
 
     cfg = Config.fromfile(str(DS2D2_DIOR))
     model = cfg.model
@@ -87,7 +87,7 @@ def make_batch(model, seed: int = 0):
 
 
 def test_sam3_teacher_is_found_through_the_self_distillation_wrapper(distiller):
-    from ds2d2_mm.self_distill import TrunkSelfDistiller
+    from ds2d2_mm.models.distillers.self_distiller import TrunkSelfDistiller
 
     teacher = distiller.teacher
     assert isinstance(teacher, TrunkSelfDistiller)

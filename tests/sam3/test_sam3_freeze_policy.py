@@ -6,7 +6,7 @@ import pytest
 import torch
 from sam3_testlib import make_backbone, random_images, requires_sam3
 
-from ds2d2_mm.backbones import sam3_trunk
+from ds2d2_mm.models.backbones import sam3_trunk
 
 pytestmark = requires_sam3
 
@@ -93,7 +93,7 @@ def test_frozen_prefix_runs_without_autograd_and_tail_is_checkpointed(monkeypatc
 
 
 def test_build_logs_the_trainable_share(monkeypatch):
-    from ds2d2_mm.backbones import sam3 as module
+    from ds2d2_mm.models.backbones import sam3_vit as module
 
     logged = []
     monkeypatch.setattr(module, "print_log", lambda msg, logger=None: logged.append(msg))

@@ -12,7 +12,7 @@ from sam3_testlib import requires_sam3
 
 @pytest.fixture(scope="module")
 def tiny_vocab(tmp_path_factory):
-    from ds2d2_mm.sam3_full.vocab import write_tiny_bpe_vocab
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import write_tiny_bpe_vocab
 
     path = tmp_path_factory.mktemp("bpe") / "tiny_bpe.txt.gz"
     write_tiny_bpe_vocab(path)
@@ -25,7 +25,11 @@ def test_tiny_vocab_round_trips_through_sam3_tokenizer(tiny_vocab):
     from sam3.model.tokenizer_ve import SimpleTokenizer
 
     from ds2d2_mm.datasets.classes import DIOR_CLASSES, SYNTHETIC_CLASSES
-    from ds2d2_mm.sam3_full.vocab import DIOR_PROMPTS, TINY_BPE_VOCAB_SIZE, TINY_VOCAB_WORDS
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import (
+        DIOR_PROMPTS,
+        TINY_BPE_VOCAB_SIZE,
+        TINY_VOCAB_WORDS,
+    )
 
     tok = SimpleTokenizer(tiny_vocab)
     assert tok.vocab_size == TINY_BPE_VOCAB_SIZE
@@ -41,7 +45,10 @@ def test_tiny_vocab_round_trips_through_sam3_tokenizer(tiny_vocab):
 
 
 def test_tiny_vocab_is_the_same_bytes_every_time(tmp_path):
-    from ds2d2_mm.sam3_full.vocab import TINY_BPE_VOCAB_SIZE, write_tiny_bpe_vocab
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import (
+        TINY_BPE_VOCAB_SIZE,
+        write_tiny_bpe_vocab,
+    )
 
     a, b = tmp_path / "a.gz", tmp_path / "b.gz"
     assert write_tiny_bpe_vocab(a) == write_tiny_bpe_vocab(b) == TINY_BPE_VOCAB_SIZE
@@ -52,7 +59,7 @@ def test_tiny_vocab_is_the_same_bytes_every_time(tmp_path):
 
 
 def test_learned_merges_make_each_word_one_symbol():
-    from ds2d2_mm.sam3_full.vocab import learn_bpe_merges
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import learn_bpe_merges
 
     merges = learn_bpe_merges(["tank", "tanker", "ship"])
     symbols = {a + b for a, b in merges}
@@ -61,7 +68,10 @@ def test_learned_merges_make_each_word_one_symbol():
 
 
 def test_bpe_resolution_errors_name_the_path(tmp_path):
-    from ds2d2_mm.sam3_full.vocab import BpeVocabNotFoundError, resolve_bpe_path
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import (
+        BpeVocabNotFoundError,
+        resolve_bpe_path,
+    )
 
     missing = tmp_path / "nowhere" / "bpe_simple_vocab_16e6.txt.gz"
     with pytest.raises(BpeVocabNotFoundError, match="nowhere.*sam3.pt"):
@@ -72,7 +82,7 @@ def test_bpe_resolution_errors_name_the_path(tmp_path):
 
 
 def test_bpe_resolution_errors_when_nothing_is_installed(monkeypatch):
-    from ds2d2_mm.sam3_full import vocab
+    from ds2d2_mm.models.detectors.sam3_prompted import vocab
 
     monkeypatch.setattr(vocab, "_sam3_assets_file", lambda: None)
     monkeypatch.setattr(vocab, "_package_file", lambda package, name: None)
@@ -84,7 +94,7 @@ def test_bpe_resolution_errors_when_nothing_is_installed(monkeypatch):
 
 
 def test_bpe_resolution_refuses_a_wrong_open_clip_copy(monkeypatch, tmp_path):
-    from ds2d2_mm.sam3_full import vocab
+    from ds2d2_mm.models.detectors.sam3_prompted import vocab
 
     fake = tmp_path / vocab.BPE_FILENAME
     fake.write_bytes(gzip.compress(b"#version: 0.2\na b"))
@@ -96,7 +106,7 @@ def test_bpe_resolution_refuses_a_wrong_open_clip_copy(monkeypatch, tmp_path):
 
 @requires_sam3
 def test_open_clip_vocab_is_clips_when_installed():
-    from ds2d2_mm.sam3_full import vocab
+    from ds2d2_mm.models.detectors.sam3_prompted import vocab
 
     path = vocab._package_file("open_clip", vocab.BPE_FILENAME)
     if path is None:
@@ -118,8 +128,8 @@ def test_tiny_model_is_sam3s_own_image_model(tiny_vocab):
     from sam3.model.vitdet import ViT
     from sam3.train.matcher import BinaryHungarianMatcherV2
 
-    from ds2d2_mm.backbones import tf32_state
-    from ds2d2_mm.sam3_full import build_sam3_image_model
+    from ds2d2_mm.models.backbones import tf32_state
+    from ds2d2_mm.models.detectors.sam3_prompted import build_sam3_image_model
 
     before = tf32_state()
     model = build_sam3_image_model("tiny", bpe_path=tiny_vocab)
@@ -144,7 +154,7 @@ def test_tiny_model_is_sam3s_own_image_model(tiny_vocab):
 
 @requires_sam3
 def test_tiny_model_needs_no_vocab_path(tmp_path, monkeypatch):
-    from ds2d2_mm.sam3_full import build_sam3_image_model
+    from ds2d2_mm.models.detectors.sam3_prompted import build_sam3_image_model
 
     monkeypatch.setenv("DS2D2_CACHE", str(tmp_path))
     model = build_sam3_image_model("tiny")
@@ -154,8 +164,8 @@ def test_tiny_model_needs_no_vocab_path(tmp_path, monkeypatch):
 
 @requires_sam3
 def test_clip_vocab_is_refused_by_the_tiny_text_encoder(tiny_vocab, tmp_path):
-    from ds2d2_mm.sam3_full import build_sam3_image_model
-    from ds2d2_mm.sam3_full.vocab import write_tiny_bpe_vocab
+    from ds2d2_mm.models.detectors.sam3_prompted import build_sam3_image_model
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import write_tiny_bpe_vocab
 
     bigger = tmp_path / "bigger.txt.gz"
     write_tiny_bpe_vocab(bigger, words=["completely", "different", "vocabulary", "words"] * 50
@@ -165,7 +175,7 @@ def test_clip_vocab_is_refused_by_the_tiny_text_encoder(tiny_vocab, tmp_path):
 
 
 def test_arch_errors():
-    from ds2d2_mm.sam3_full.build import image_arch_config
+    from ds2d2_mm.models.detectors.sam3_prompted.build import image_arch_config
 
     with pytest.raises(ValueError, match="unknown SAM3 image arch 'huge'"):
         image_arch_config("huge")
@@ -184,8 +194,8 @@ def test_sam3_arch_matches_sam3s_own_builder(monkeypatch):
     from sam3.model import necks, vitdet
     from sam3.model import position_encoding as pe_mod
 
-    from ds2d2_mm.sam3_full import build as b
-    from ds2d2_mm.sam3_full.build import image_arch_config
+    from ds2d2_mm.models.detectors.sam3_prompted import build as b
+    from ds2d2_mm.models.detectors.sam3_prompted.build import image_arch_config
 
     cfg = image_arch_config("sam3")
     # the ViT (446M parameters) cannot be built on the meta device: compare its arguments, and
@@ -253,7 +263,10 @@ def test_sam3_arch_matches_sam3s_own_builder(monkeypatch):
 def test_checkpoint_loads_like_sam3s_own_loader(tiny_vocab, tmp_path, capsys):
     from sam3 import model_builder as mb
 
-    from ds2d2_mm.sam3_full import build_sam3_image_model, load_sam3_image_checkpoint
+    from ds2d2_mm.models.detectors.sam3_prompted import (
+        build_sam3_image_model,
+        load_sam3_image_checkpoint,
+    )
 
     torch.manual_seed(0)
     source = build_sam3_image_model("tiny", bpe_path=tiny_vocab)
@@ -278,8 +291,11 @@ def test_checkpoint_loads_like_sam3s_own_loader(tiny_vocab, tmp_path, capsys):
 
 @requires_sam3
 def test_checkpoint_errors_name_the_file(tiny_vocab, tmp_path):
-    from ds2d2_mm.checkpoint import CheckpointError
-    from ds2d2_mm.sam3_full import build_sam3_image_model, load_sam3_image_checkpoint
+    from ds2d2_mm.models.detectors.sam3_prompted import (
+        build_sam3_image_model,
+        load_sam3_image_checkpoint,
+    )
+    from ds2d2_mm.utils.errors import CheckpointError
 
     model = build_sam3_image_model("tiny", bpe_path=tiny_vocab)
     with pytest.raises(CheckpointError, match="not found"):

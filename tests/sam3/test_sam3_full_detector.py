@@ -17,7 +17,7 @@ SIZE = 112
 
 @pytest.fixture(scope="module")
 def tiny_vocab(tmp_path_factory):
-    from ds2d2_mm.sam3_full.vocab import write_tiny_bpe_vocab
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import write_tiny_bpe_vocab
 
     path = tmp_path_factory.mktemp("bpe") / "tiny_bpe.txt.gz"
     write_tiny_bpe_vocab(path)
@@ -58,9 +58,12 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------- the adapter
 @requires_sam3
 def test_adapter_is_the_identity_at_start(tiny_vocab):
-    from ds2d2_mm.sam3_full import build_sam3_image_model, insert_spectral_adapter
-    from ds2d2_mm.sam3_full.compat import sam3_cpu_compat
-    from ds2d2_mm.sam3_full.prompts import build_find_batch
+    from ds2d2_mm.models.detectors.sam3_prompted import (
+        build_sam3_image_model,
+        insert_spectral_adapter,
+    )
+    from ds2d2_mm.models.detectors.sam3_prompted.compat import sam3_cpu_compat
+    from ds2d2_mm.models.detectors.sam3_prompted.prompts import build_find_batch
 
     torch.manual_seed(0)
     model = build_sam3_image_model("tiny", bpe_path=tiny_vocab).eval()
@@ -113,7 +116,7 @@ def test_freeze_policy_and_eval_modes(tiny_vocab):
 # ---------------------------------------------------------------- targets
 @requires_sam3
 def test_targets_are_sam3s_format():
-    from ds2d2_mm.sam3_full.prompts import build_find_batch
+    from ds2d2_mm.models.detectors.sam3_prompted.prompts import build_find_batch
 
     images = torch.zeros(2, 3, 100, 200)
     boxes = [torch.tensor([[0.0, 0.0, 100.0, 50.0], [50.0, 50.0, 150.0, 100.0]]),
@@ -257,8 +260,8 @@ def test_prompts_come_from_the_classes(tiny_vocab):
 def test_stages_switch_the_trainable_set(tiny_vocab):
     from types import SimpleNamespace
 
-    from ds2d2_mm.hooks import ProgressiveUnfreezeHook
-    from ds2d2_mm.sam3_full import STAGE_PREFIXES
+    from ds2d2_mm.engine.hooks.progressive_unfreeze_hook import ProgressiveUnfreezeHook
+    from ds2d2_mm.models.detectors.sam3_prompted import STAGE_PREFIXES
 
     model = make_detector(tiny_vocab)
     model.train()
@@ -291,8 +294,8 @@ def test_stages_switch_the_trainable_set(tiny_vocab):
 # ---------------------------------------------------------------- configs
 def test_dior_config():
     from ds2d2_mm.datasets import DIORDataset
-    from ds2d2_mm.sam3_full import STAGE_PREFIXES
-    from ds2d2_mm.sam3_full.vocab import DIOR_PROMPTS
+    from ds2d2_mm.models.detectors.sam3_prompted import STAGE_PREFIXES
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import DIOR_PROMPTS
 
     cfg = Config.fromfile(str(DIOR_CFG))
     model = cfg.model

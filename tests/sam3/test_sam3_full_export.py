@@ -37,7 +37,7 @@ def image():
 
 def _answers(model, image) -> dict[str, np.ndarray]:
     """Trunk + adapter features, and the boxes / scores of a text prompt and a box exemplar."""
-    from ds2d2_mm.sam3_full.retention import Sam3PromptRunner, sam3_inference_on
+    from ds2d2_mm.apis.sam3.output_retention import Sam3PromptRunner, sam3_inference_on
 
     with sam3_inference_on("cpu"):
         runner = Sam3PromptRunner(model, "cpu", 0.0)
@@ -64,7 +64,7 @@ def test_adapter_is_nonlinear_so_it_cannot_be_folded(finetuned):
 
 
 def test_round_trip_through_the_helper_gives_identical_outputs(finetuned, image, tmp_path):
-    from ds2d2_mm.sam3_full.export import (
+    from ds2d2_mm.apis.sam3.export_full import (
         ADAPTER_META_KEY,
         adapter_description,
         export_sam3_image_model,
@@ -92,7 +92,7 @@ def test_sam3s_own_loader_reports_only_the_adapter_keys(finetuned, image, tmp_pa
     without the adapter: every weight loads, the adapter's keys are the only unexpected ones."""
     from sam3.model_builder import _load_checkpoint
 
-    from ds2d2_mm.sam3_full.export import adapter_description, export_sam3_image_model
+    from ds2d2_mm.apis.sam3.export_full import adapter_description, export_sam3_image_model
 
     state = finetuned.state_dict()
     export_sam3_image_model(state, str(tmp_path / "out.pt"),
@@ -122,7 +122,7 @@ def test_sam3s_own_loader_reports_only_the_adapter_keys(finetuned, image, tmp_pa
 
 
 def test_export_onto_the_original_sam3_pt(finetuned, tmp_path):
-    from ds2d2_mm.sam3_full.export import adapter_description, export_sam3_image_model
+    from ds2d2_mm.apis.sam3.export_full import adapter_description, export_sam3_image_model
 
     base_model = tiny_sam3()
     tracker = {"tracker.maskmem_tpos_enc": torch.ones(3, 2),
@@ -151,8 +151,8 @@ def test_export_onto_the_original_sam3_pt(finetuned, tmp_path):
 
 
 def test_export_errors(finetuned, tmp_path):
-    from ds2d2_mm.checkpoint import CheckpointError
-    from ds2d2_mm.sam3_full.export import export_sam3_image_model, load_sam3_with_adapter
+    from ds2d2_mm.apis.sam3.export_full import export_sam3_image_model, load_sam3_with_adapter
+    from ds2d2_mm.utils.errors import CheckpointError
 
     state = finetuned.state_dict()
     (tmp_path / "out.pt").write_bytes(b"x")
@@ -175,8 +175,8 @@ def test_export_errors(finetuned, tmp_path):
 
 
 def test_training_checkpoint_errors(tmp_path):
-    from ds2d2_mm.checkpoint import CheckpointError
-    from ds2d2_mm.sam3_full.export import image_state_from_training_checkpoint
+    from ds2d2_mm.apis.sam3.export_full import image_state_from_training_checkpoint
+    from ds2d2_mm.utils.errors import CheckpointError
 
     torch.save({"state_dict": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "r.pth")
     with pytest.raises(CheckpointError, match="r.pth.*cannot tell where the SAM3 image model"):
@@ -186,7 +186,7 @@ def test_training_checkpoint_errors(tmp_path):
 
 
 def test_export_tool_end_to_end(finetuned, image, tmp_path, capsys):
-    from ds2d2_mm.sam3_full.export import load_sam3_with_adapter
+    from ds2d2_mm.apis.sam3.export_full import load_sam3_with_adapter
 
     write_training_checkpoint(finetuned, tmp_path / "epoch_1.pth")
     write_sam3_pt(tiny_sam3(), tmp_path / "sam3.pt")

@@ -9,7 +9,7 @@ from mmengine.optim import OptimWrapper
 from sam3_testlib import make_backbone, requires_sam3
 from torch import nn
 
-from ds2d2_mm.hooks import ProgressiveUnfreezeHook
+from ds2d2_mm.engine.hooks.progressive_unfreeze_hook import ProgressiveUnfreezeHook
 
 BASE_LR = 0.1
 

@@ -46,11 +46,11 @@ before = flags()
 if mode == "raw":
     import sam3  # noqa: F401
 elif mode == "build":
-    from ds2d2_mm.backbones import SAM3ViTBackbone
+    from ds2d2_mm.models.backbones import SAM3ViTBackbone
     SAM3ViTBackbone(arch="tiny", adapter_cfg=dict(hidden_channels=8))
 elif mode == "import":
-    import ds2d2_mm.backbones  # noqa: F401
-    assert "sam3" not in sys.modules, "importing ds2d2_mm.backbones imported sam3"
+    import ds2d2_mm.models.backbones  # noqa: F401
+    assert "sam3" not in sys.modules, "importing ds2d2_mm.models.backbones imported sam3"
 print(json.dumps(dict(before=before, after=flags())))
 """
 
@@ -88,7 +88,7 @@ def test_importing_the_package_does_not_import_sam3():
 
 @requires_sam3
 def test_in_process_build_keeps_flags():
-    from ds2d2_mm.backbones import preserved_tf32, tf32_state
+    from ds2d2_mm.models.backbones import preserved_tf32, tf32_state
 
     before = tf32_state()
     with preserved_tf32():
@@ -101,7 +101,7 @@ def test_missing_sam3_gives_an_install_hint():
     code = (
         "import sys\n"
         "sys.modules['sam3'] = None  # as if sam3 were not installed\n"
-        "import ds2d2_mm.backbones as b\n"
+        "import ds2d2_mm.models.backbones as b\n"
         "try:\n"
         "    b.SAM3ViTBackbone(arch='tiny')\n"
         "except b.Sam3NotInstalledError as exc:\n"

@@ -7,7 +7,10 @@ import torch
 from sam3_testlib import make_backbone, requires_sam3
 from torch import nn
 
-from ds2d2_mm.optim import LayerDecayOptimWrapperConstructor, trunk_layer_id
+from ds2d2_mm.engine.optimizers.layer_decay_constructor import (
+    LayerDecayOptimWrapperConstructor,
+    trunk_layer_id,
+)
 
 pytestmark = requires_sam3
 LR, WD, DECAY = 1.0, 0.05, 0.5

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from ds2d2_mm.sam3_full.agreement import Detections, box_ap_against_reference, mask_iou
-from ds2d2_mm.sam3_full.retention_prompts import (
+from ds2d2_mm.apis.sam3.agreement import Detections, box_ap_against_reference, mask_iou
+from ds2d2_mm.apis.sam3.retention_prompts import (
     PromptError,
     load_prompt_file,
     prompt_set_from_dict,

@@ -44,7 +44,7 @@ def images():
 
 
 def _prompts():
-    from ds2d2_mm.sam3_full.retention_prompts import PromptSet
+    from ds2d2_mm.apis.sam3.retention_prompts import PromptSet
 
     return PromptSet(
         text=["ship", "airplane"],
@@ -54,7 +54,7 @@ def _prompts():
 
 
 def _compare(finetuned, original, images, prompts=None):
-    from ds2d2_mm.sam3_full.retention import (
+    from ds2d2_mm.apis.sam3.output_retention import (
         Sam3PromptRunner,
         compare_sam3_outputs,
         sam3_inference_on,
@@ -99,7 +99,7 @@ def test_perturbed_trunk_fails(models, images):
 def test_instance_kinds_use_mask_iou(models, images, monkeypatch):
     """The mask IoU bookkeeping of the box / point instance kinds, with the instance predictor's
     answers replaced by fixed masks (sam3 builds that predictor at full size on CUDA only)."""
-    from ds2d2_mm.sam3_full.retention import Sam3PromptRunner
+    from ds2d2_mm.apis.sam3.output_retention import Sam3PromptRunner
 
     original, same, _ = models
     mask = np.zeros((90, 120), bool)
@@ -123,7 +123,7 @@ def test_instance_kinds_use_mask_iou(models, images, monkeypatch):
 
 
 def test_prompt_outside_its_image_is_an_error(models, images):
-    from ds2d2_mm.sam3_full.retention_prompts import PromptError, PromptSet
+    from ds2d2_mm.apis.sam3.retention_prompts import PromptError, PromptSet
 
     original, same, _ = models
     with pytest.raises(PromptError, match=r"boxes\['img0.png'\]\[0\].*outside the 120x90"):
@@ -131,7 +131,7 @@ def test_prompt_outside_its_image_is_an_error(models, images):
 
 
 def test_json_report(unchanged_report, tmp_path):
-    from ds2d2_mm.datasets.io import atomic_write_json
+    from ds2d2_mm.utils.io import atomic_write_json
 
     atomic_write_json(tmp_path / "r.json", unchanged_report.to_json(), indent=2)
     data = json.loads((tmp_path / "r.json").read_text())
@@ -268,10 +268,10 @@ def test_instance_prompts_on_full_size_sam3_gpu():
     identical models agree (mask IoU 1.0). Random full-size weights, one small image."""
     from PIL import Image
 
-    from ds2d2_mm.sam3_full import build_sam3_image_model
-    from ds2d2_mm.sam3_full.retention import Sam3PromptRunner, compare_sam3_outputs
-    from ds2d2_mm.sam3_full.retention_prompts import PromptSet
-    from ds2d2_mm.sam3_full.vocab import BpeVocabNotFoundError
+    from ds2d2_mm.apis.sam3.output_retention import Sam3PromptRunner, compare_sam3_outputs
+    from ds2d2_mm.apis.sam3.retention_prompts import PromptSet
+    from ds2d2_mm.models.detectors.sam3_prompted import build_sam3_image_model
+    from ds2d2_mm.models.detectors.sam3_prompted.vocab import BpeVocabNotFoundError
 
     torch.manual_seed(0)
     try:

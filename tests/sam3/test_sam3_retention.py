@@ -7,7 +7,7 @@ import pytest
 import torch
 from sam3_testlib import REPO, load_tool, requires_sam3
 
-from ds2d2_mm.backbones.retention import (
+from ds2d2_mm.apis.sam3.trunk_retention import (
     RetentionReport,
     linear_cka,
     per_image_cka,
@@ -43,7 +43,7 @@ def test_report_verdict_and_table():
 def test_retention_tool(tmp_path, capsys, noise, code):
     import cv2
 
-    from ds2d2_mm.backbones import SAM3_TRUNK_PREFIX, build_sam3_trunk
+    from ds2d2_mm.models.backbones import SAM3_TRUNK_PREFIX, build_sam3_trunk
 
     torch.manual_seed(0)
     original = build_sam3_trunk("tiny")

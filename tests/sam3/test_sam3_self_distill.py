@@ -126,7 +126,7 @@ def test_gradients_reach_trainable_parts_only_never_the_original(model):
 def test_original_trunk_is_hidden_frozen_and_moves_with_the_model(model):
     from mmdet.registry import MODELS
 
-    from ds2d2_mm.self_distill import detector_config_of
+    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
 
     original = model.original_trunk()
     own = {id(p) for p in model.parameters()}
@@ -152,7 +152,7 @@ def test_original_trunk_is_hidden_frozen_and_moves_with_the_model(model):
 
 def test_original_from_checkpoint_is_built_on_first_loss_only(tmp_path):
     """With backbone.checkpoint set, the original trunk is read from the file when first needed."""
-    from ds2d2_mm.backbones import SAM3_TRUNK_PREFIX, build_sam3_trunk
+    from ds2d2_mm.models.backbones import SAM3_TRUNK_PREFIX, build_sam3_trunk
 
     torch.manual_seed(7)
     source = build_sam3_trunk("tiny", drop_path_rate=0.0)
@@ -213,7 +213,7 @@ def test_predict_tensor_and_features_are_the_wrapped_detectors(model):
 
 
 def test_nested_and_flat_config_forms_build_the_same_model():
-    from ds2d2_mm.self_distill import detector_config_of
+    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
 
     flat = tiny_cfg()
     inner = detector_config_of(flat)
@@ -269,12 +269,12 @@ def test_tiny_config_one_training_iteration():
 
 
 def test_dior_config_uses_self_distillation_with_plain_detector_keys():
-    from ds2d2_mm.self_distill import detector_config_of
+    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
 
     cfg = Config.fromfile(str(DIOR))
     assert cfg.model.type == "TrunkSelfDistiller" and cfg.model.detector_type == "RetinaNet"
     assert cfg.model.weight_low > 0 and cfg.model.weight_high > 0 and cfg.model.normalize
-    assert "ds2d2_mm.self_distill" in cfg.custom_imports.imports
+    assert "ds2d2_mm.models.distillers.self_distiller" in cfg.custom_imports.imports
     inner = detector_config_of(cfg.model)
     assert inner.backbone.type == "SAM3ViTBackbone" and inner.bbox_head.num_classes == 20
     # the hook, the optimizer and the tools name parameters without a wrapper prefix
@@ -288,8 +288,8 @@ def test_checkpoint_tools_find_the_trunk(tmp_path, model):
     import cv2
     import numpy as np
 
-    from ds2d2_mm.backbones import SAM3_TRUNK_PREFIX, trunk_to_sam3_state
-    from ds2d2_mm.backbones.sam3_trunk import trunk_state_from_training_checkpoint
+    from ds2d2_mm.models.backbones import SAM3_TRUNK_PREFIX, trunk_to_sam3_state
+    from ds2d2_mm.models.backbones.sam3_trunk import trunk_state_from_training_checkpoint
 
     ckpt = tmp_path / "epoch_1.pth"
     torch.save({"state_dict": model.state_dict(), "meta": {}}, ckpt)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from sam3_testlib import random_images, requires_sam3, sam3_installed
 
-from ds2d2_mm.backbones import build_sam3_trunk, run_trunk
+from ds2d2_mm.models.backbones import build_sam3_trunk, run_trunk
 
 
 @pytest.fixture
@@ -58,14 +58,14 @@ def test_other_img_sizes_build_their_own_rope_tables():
     "overrides", [dict(img_size=100), dict(num_heads=16), dict(global_att_blocks=(1, 2))]
 )
 def test_invalid_settings_are_named(overrides):
-    from ds2d2_mm.backbones.sam3_trunk import trunk_config
+    from ds2d2_mm.models.backbones.sam3_trunk import trunk_config
 
     with pytest.raises(ValueError, match=next(iter(overrides))):
         trunk_config("tiny", **overrides)
 
 
 def test_unknown_arch():
-    from ds2d2_mm.backbones.sam3_trunk import trunk_config
+    from ds2d2_mm.models.backbones.sam3_trunk import trunk_config
 
     with pytest.raises(ValueError, match="huge"):
         trunk_config("huge")

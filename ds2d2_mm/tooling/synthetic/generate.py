@@ -37,9 +37,9 @@ import numpy as np
 
 from ...datasets.band_statistics import BandStatsAccumulator
 from ...datasets.classes import SYNTHETIC_CLASSES, coco_categories
-from ...datasets.dota import format_dota_line
-from ...datasets.io import atomic_write_json, atomic_write_text
+from ...datasets.converters.dota_format import format_dota_line
 from ...datasets.raster import read_raster
+from ...utils.io import atomic_write_json, atomic_write_text
 from .scene import SceneObject, render_scene
 from .variants import DEFAULT_LOOKS, VARIANTS, variant_rng
 

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from ...datasets.classes import SYNTHETIC_CLASSES
-from ...datasets.io import atomic_write_bytes, atomic_write_image
+from ...utils.io import atomic_write_bytes, atomic_write_image
 from .draw import fill_mask
 from .objects import silhouette
 from .scene import SceneObject

@@ -1,0 +1,1 @@
+"""Functions behind the metrics: merging DOTA patch detections, Task1 submission files."""

@@ -1,0 +1,363 @@
+"""SpectralDistiller: a detector that trains a student from a frozen teacher with DS2D2."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from mmdet.models.detectors import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmengine.config import ConfigDict
+from mmengine.logging import MessageHub, print_log
+from torch import Tensor, nn
+
+from ...utils.checkpoint import (
+    digest_hex,
+    digest_tensor,
+    load_checkpoint_checked,
+    local_checkpoint,
+    read_state_dict,
+)
+from ...utils.errors import CheckpointError, ConfigError
+from ...utils.hub_keys import TERMS_KEY
+from ..connectors.feature_adapter import align_to
+from ..layers.disw import boxes_to_disw_input
+from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
+from .distill_cfg import (
+    check_component,
+    merge_distill_cfg,
+    resolve_kd_cfg,
+)
+from .input_router import ModalitySplit, build_modality_split
+from .strategies import DistillStrategy, build_strategy
+
+
+def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
+    """(out_channels, num_outs) of ``detector``'s neck."""
+    neck = getattr(detector, "neck", None)
+    channels = getattr(neck, "out_channels", None)
+    levels = getattr(neck, "num_outs", None)
+    if channels is None or levels is None:
+        raise ConfigError(f"SpectralDistiller: the {what} needs an FPN-like neck with "
+                          f"out_channels and num_outs, got {type(neck).__name__}")
+    return channels, levels
+
+
+@MODELS.register_module()
+class SpectralDistiller(BaseDetector):
+    """DS2D2: a student detector trained from a frozen teacher by an explicit spectral stream and
+    an implicit stream of knowledge amplifiers.
+
+    Per batch, with ``x`` the student's FPN maps and ``t`` the teacher's: the explicit stream
+    matches wavelet sub-bands of ``adapter(x)`` (a 1x1 conv, no bias) and ``t`` under DISW
+    weights; the implicit stream runs the teacher's head (full-frequency amplifier) on ``x`` and
+    ``t``, and the high-frequency head on ``hf(x)`` and ``hf(t)``, and compares the predictions
+    with the family's KD losses. The amplifiers read the raw ``x`` as published when student and
+    teacher FPN channels match; otherwise (e.g. a SAM3 teacher) they read ``adapter(x)``, an
+    extension of the method (``distill_cfg.amplifier_input``).
+
+    The teacher and the amplifiers are held outside ``nn.Module`` registration: they are absent
+    from ``state_dict``, ``parameters()`` (so from the optimizer and DDP), always in eval mode and
+    run under ``no_grad`` where no gradient is needed. A checkpoint holds ``student.*`` and the
+    explicit stream's adapter ``explicit.*``. ``predict`` and ``tensor`` modes are the student's.
+
+    Cross-modal (an extension): with ``distill_cfg.teacher_input`` / ``student_input`` (e.g.
+    ``'rgb'`` / ``'ir'``) and a paired ``data_preprocessor``
+    (``MultiBandDetDataPreprocessor(modalities=...)``), each batch holds both modalities along
+    channels; the teacher reads its modality's channels, the student (task loss, DISW,
+    amplifiers, ``predict``) its own (:mod:`ds2d2_mm.models.distillers.input_router`).
+
+    For comparisons, ``distill_cfg.explicit`` may name another feature-level method
+    (:mod:`ds2d2_mm.models.losses.feature_kd`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit
+    stream), and ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
+    (:mod:`ds2d2_mm.models.distillers.prediction_kd`: prediction mimicking, CrossKD).
+
+    Args:
+        student: Model config of the student (any mmdet single- or two-stage detector).
+        teacher_config: Path of the teacher's config file (or its model dict).
+        teacher_ckpt: Teacher checkpoint (required unless ``allow_random_teacher``).
+        amplifier_config: Path of the high-frequency amplifier stage's config (or its model dict).
+        amplifier_ckpt: That stage's checkpoint.
+        distill_cfg: Overrides of :data:`DEFAULT_DISTILL_CFG`.
+        allow_random_teacher: Accept missing checkpoints (random teacher/amplifier), for tests and
+            smoke runs only; a warning says so.
+        data_preprocessor: Defaults to the student's.
+    """
+
+    def __init__(self, student: dict, teacher_config: str | dict, teacher_ckpt: str | None = None,
+                 amplifier_config: str | dict | None = None, amplifier_ckpt: str | None = None,
+                 distill_cfg: dict | None = None, allow_random_teacher: bool = False,
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        student = ConfigDict(copy.deepcopy(student))
+        super().__init__(data_preprocessor=data_preprocessor or student.get("data_preprocessor"),
+                         init_cfg=init_cfg)
+        self.distill_cfg = merge_distill_cfg(distill_cfg)
+        self.student = MODELS.build(student)
+        self.strategy: DistillStrategy = build_strategy(self.student, self.distill_cfg["strategy"])
+        defaults = self.strategy.default_kd_losses(self.student)
+        kd_cfgs = {key: resolve_kd_cfg(defaults[key], self.distill_cfg[key])
+                   for key in ("kd_cls", "kd_reg")}
+        for key, cfg in kd_cfgs.items():
+            check_component(f"distill_cfg.{key}", cfg)
+
+        teacher_ckpt = local_checkpoint(teacher_ckpt, "model.teacher_ckpt")
+        amplifier_ckpt = local_checkpoint(amplifier_ckpt, "model.amplifier_ckpt")
+        teacher_cfg = model_cfg_of(teacher_config, "teacher")
+        teacher_cfg.pop("init_cfg", None)
+        teacher = MODELS.build(teacher_cfg)
+        self.strategy.check_pair(self.student, teacher)
+        # SHA-256 of the teacher and amplifier files (ds2d2_mm.utils.checkpoint), in every
+        # checkpoint
+        self.register_buffer("provenance_sha256", torch.zeros(2, 32, dtype=torch.uint8))
+        self._hide("frozen_files", {"teacher": teacher_ckpt, "amplifier": None})
+        if teacher_ckpt is not None or not allow_random_teacher:
+            load_checkpoint_checked(teacher, teacher_ckpt, "teacher checkpoint",
+                                    stage_hint(teacher_config, "teacher"))
+            self.provenance_sha256[0] = digest_tensor(teacher_ckpt)
+        else:
+            warnings.warn("SpectralDistiller: no teacher_ckpt, the teacher is random "
+                          "(allow_random_teacher=True)", stacklevel=2)
+        weights = self.distill_cfg["amplifiers"]
+        builder_cfg = dict(self.distill_cfg["builder"], full=weights.get("full", 0) > 0,
+                           high=weights.get("high", 0) > 0)
+        amplifiers = MODELS.build(builder_cfg)(
+            freeze(teacher), self.strategy, amplifier_config, amplifier_ckpt,
+            allow_random=allow_random_teacher)
+        if builder_cfg["high"] and amplifier_ckpt is not None:
+            self._check_amplifier_teacher(amplifier_ckpt, amplifier_config)
+            self.provenance_sha256[1] = digest_tensor(amplifier_ckpt)
+            self.frozen_files["amplifier"] = amplifier_ckpt
+        self._hide("teacher", teacher)
+        self._hide("amplifiers", amplifiers)
+        split = build_modality_split(self.distill_cfg, self.data_preprocessor, teacher,
+                                     self.student)
+        self._hide("modality_split", split)
+        self._hide("_renorm", None if split is not None else self._input_renormaliser(teacher))
+
+        s_ch, s_lv = _fpn_channels(self.student, "student")
+        t_ch, t_lv = _fpn_channels(teacher, "teacher")
+        if s_lv != t_lv:
+            raise ConfigError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
+                              f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
+        explicit_cfg = self.distill_cfg["explicit"]
+        self.explicit = None if explicit_cfg is None else MODELS.build(
+            dict(explicit_cfg, student_channels=s_ch, teacher_channels=t_ch, num_levels=s_lv))
+        self.amplifier_reads_raw = self._amplifier_reads_raw(s_ch, t_ch)
+        if self.explicit is None and amplifiers and not self.amplifier_reads_raw:
+            raise ConfigError("distill_cfg.explicit=None leaves no adapter for the amplifiers to "
+                              "read the student through (its channels differ from the "
+                              "teacher's); keep an explicit stream or set amplifier_input='raw'")
+        implicit_cfg = self.distill_cfg["implicit"]
+        self.implicit = None if implicit_cfg is None else MODELS.build(implicit_cfg)
+        if self.implicit is not None:
+            self.implicit.check(self.strategy, self.student, teacher)
+        kd = {key: MODELS.build(cfg) for key, cfg in kd_cfgs.items()}
+        self.strategy.check_kd_losses(self.student, kd)
+        self.kd_cls, self.kd_reg = kd["kd_cls"], kd["kd_reg"]
+
+    # -- provenance of the frozen parts ---------------------------------------------------------
+    def _changed(self, message: str) -> None:
+        """A teacher or amplifier file differs from the one recorded: refuse, or warn."""
+        if self.distill_cfg["checkpoint_changes"] == "warn":
+            print_log(f"SpectralDistiller: {message} (accepted: "
+                      "distill_cfg.checkpoint_changes='warn')", logger="current", level=30)
+            return
+        raise CheckpointError(
+            f"{message}. If this is intended, pass --accept-changed-checkpoints to "
+            "tools/train.py (distill_cfg.checkpoint_changes='warn').")
+
+    def _check_amplifier_teacher(self, amplifier_ckpt: str, amplifier_config) -> None:
+        """The amplifier stage must have started from this distiller's teacher checkpoint."""
+        state = read_state_dict(amplifier_ckpt, "amplifier checkpoint",
+                                stage_hint(amplifier_config, "high-frequency amplifier"))
+        ours = digest_hex(self.provenance_sha256[0])
+        theirs = digest_hex(state["teacher_sha256"]) if "teacher_sha256" in state else ""
+        if ours and theirs and ours != theirs:
+            self._changed(
+                f"amplifier checkpoint {amplifier_ckpt!r} was trained from a teacher checkpoint "
+                f"with sha256 {theirs}, but this distiller's teacher checkpoint "
+                f"{self.frozen_files['teacher']!r} has sha256 {ours}: it belongs to another "
+                "teacher; retrain the amplifier stage from this teacher")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """On resume or ``load_from``: the teacher and amplifier files must still hold what the
+        checkpoint was trained with (``distill_cfg.checkpoint_changes``); the digests of the
+        files in use are kept."""
+        ours = self.provenance_sha256.clone()
+        theirs = state_dict.get(prefix + "provenance_sha256")
+        if theirs is not None and tuple(theirs.shape) == tuple(ours.shape):
+            for row, what in enumerate(("teacher", "amplifier")):
+                old, new = digest_hex(theirs[row]), digest_hex(ours[row])
+                if old and new and old != new:
+                    self._changed(
+                        f"the {what} checkpoint changed since this checkpoint was written: it "
+                        f"was trained with a {what} file of sha256 {old}, and "
+                        f"{self.frozen_files[what]!r} now has sha256 {new}")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        with torch.no_grad():
+            self.provenance_sha256.copy_(ours)
+
+    def _amplifier_reads_raw(self, student_channels: int, teacher_channels: int) -> bool:
+        """Whether the amplifiers read the raw student maps (published) or the adapted ones."""
+        choice = self.distill_cfg["amplifier_input"]
+        same = student_channels == teacher_channels
+        if choice == "raw" and not same:
+            raise ConfigError(
+                f"distill_cfg.amplifier_input='raw' needs the student's FPN channels "
+                f"({student_channels}) to equal the teacher's ({teacher_channels}); use 'auto' "
+                "or 'adapted' (the amplifiers then read the 1x1-adapted maps)")
+        if choice == "auto":
+            return same
+        return choice == "raw"
+
+    # -- frozen, unregistered parts -------------------------------------------------------------
+    def _hide(self, name: str, value: object) -> None:
+        """Set an attribute that ``nn.Module`` does not register (no params, no state_dict)."""
+        object.__setattr__(self, name, value)
+
+    def _hidden_modules(self) -> list[nn.Module]:
+        mods = [self.teacher] if "teacher" in self.__dict__ else []
+        for amp in self.__dict__.get("amplifiers", []):
+            mods += amp.modules()
+        return mods
+
+    def _apply(self, fn: Callable, *args, **kwargs) -> SpectralDistiller:
+        """Device and dtype moves (``to``, ``cuda``, ...) reach the hidden teacher too."""
+        for m in self._hidden_modules():
+            m._apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    def train(self, mode: bool = True) -> SpectralDistiller:
+        """The student follows ``mode``; teacher and amplifiers stay in eval mode."""
+        super().train(mode)
+        for m in self._hidden_modules():
+            m.eval()
+        return self
+
+    def _input_renormaliser(self, teacher: BaseDetector) -> tuple[Tensor, Tensor] | None:
+        """(scale, shift) mapping student-normalised inputs to the teacher's normalisation, or
+        ``None`` when both preprocessors normalise alike."""
+        sp, tp = self.data_preprocessor, teacher.data_preprocessor
+        enabled = [getattr(p, "_enable_normalize", False) for p in (sp, tp)]
+        if not all(enabled):
+            return None
+        if sp.mean.shape != tp.mean.shape:
+            raise ConfigError(
+                f"SpectralDistiller: the student's preprocessor normalises {sp.mean.shape[0]} "
+                f"bands, the teacher's {tp.mean.shape[0]}; student and teacher must read the "
+                "same bands (give both the same MultiBandDetDataPreprocessor mean/std)")
+        if torch.equal(sp.mean, tp.mean) and torch.equal(sp.std, tp.std):
+            return None
+        print_log("SpectralDistiller: teacher normalises inputs differently; inputs are mapped",
+                  logger="current")
+        return sp.std / tp.std, (sp.mean - tp.mean) / tp.std
+
+    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """What the teacher reads of a batch ``(N, C, H, W)``: all of it, or its modality's
+        channels in its own normalisation (cross-modal)."""
+        split: ModalitySplit | None = self.modality_split
+        return batch_inputs if split is None else split.teacher_inputs(batch_inputs)
+
+    def student_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """What the student reads of a batch ``(N, C, H, W)``: all of it, or its modality's
+        channels (cross-modal)."""
+        split: ModalitySplit | None = self.modality_split
+        return batch_inputs if split is None else split.student_inputs(batch_inputs)
+
+    def teacher_feats(self, inputs: Tensor) -> list[Tensor]:
+        """Teacher FPN levels (N, C_t, H_l, W_l) under ``no_grad``; ``inputs`` as the teacher
+        reads them (:meth:`teacher_inputs`)."""
+        with torch.no_grad():
+            if self._renorm is not None:
+                scale, shift = (t.to(inputs.device) for t in self._renorm)
+                inputs = inputs * scale + shift
+            return list(self.teacher.extract_feat(inputs))
+
+    # -- the detector API -----------------------------------------------------------------------
+    def extract_feat(self, batch_inputs: Tensor) -> tuple[Tensor, ...]:
+        """The student's features."""
+        return self.student.extract_feat(self.student_inputs(batch_inputs))
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
+        """Student task losses plus ``loss_exp_low``, ``loss_exp_high`` and
+        ``loss_imp_{full,high}_{cls,reg}``."""
+        sp = self.strategy.student_pass(self.student, self.student_inputs(batch_inputs),
+                                        batch_data_samples)
+        feats_t = self.teacher_feats(self.teacher_inputs(batch_inputs))
+        if len(sp.feats) != len(feats_t):
+            raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
+                             f"teacher {len(feats_t)}")
+        terms: dict[str, Tensor] = {}
+        adapted = None
+        if self.explicit is not None:
+            adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
+            boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
+            terms.update(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
+        feats_amp = self.amplifier_feats(sp.feats, adapted, feats_t) if self.amplifiers else None
+        for amp in self.amplifiers:
+            weight = float(self.distill_cfg["amplifiers"][amp.name])
+            with torch.no_grad():
+                inputs_t = amp.inputs(feats_t)
+            kd = self.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t,
+                                         batch_data_samples, sp, self.kd_cls, self.kd_reg)
+            for key, value in kd.items():
+                terms[f"loss_imp_{amp.name}_{key}"] = weight * value
+        if self.implicit is not None:  # a prediction-level method in the amplifiers' place
+            terms.update(self.implicit(self.strategy, self.student, self.teacher,
+                                       align_to(sp.feats, feats_t), feats_t, batch_data_samples,
+                                       sp, self.kd_cls, self.kd_reg))
+        losses = dict(sp.losses)
+        losses.update(terms)
+        self.check_finite(losses)
+        return losses
+
+    def amplifier_feats(self, student: Sequence[Tensor], adapted: list[Tensor],
+                        teacher: list[Tensor]) -> list[Tensor]:
+        """What the amplifiers read of the student: its raw FPN maps (published; the 1x1 adapter
+        belongs to the explicit stream), resized to the teacher's grids where they differ, or the
+        adapted maps when the channels differ (an extension). Each level (N, C_t, H_l, W_l)."""
+        return align_to(student, teacher) if self.amplifier_reads_raw else adapted
+
+    def check_finite(self, losses: dict[str, Tensor | list[Tensor]]) -> None:
+        """Name the non-finite loss terms (task and distillation) with the iteration, and raise
+        or (``distill_cfg.nonfinite='skip'``) leave the skipping of the step to the guarded
+        optimizer wrapper. One host sync."""
+        names, values = [], []
+        for key, value in losses.items():
+            if "loss" not in key:
+                continue
+            for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                names.append(key if not isinstance(value, (list, tuple)) else f"{key}[{i}]")
+                values.append(v.detach().float().sum())
+        if not values:
+            return
+        finite = torch.isfinite(torch.stack(values))
+        if bool(finite.all()):
+            return
+        bad = [n for n, ok in zip(names, finite.tolist(), strict=True) if not ok]
+        hub = MessageHub.get_current_instance()
+        it = hub.get_info("iter", None)
+        what = f"non-finite loss terms {bad} at iteration {it}"
+        if self.distill_cfg["nonfinite"] == "raise":
+            raise FloatingPointError(
+                f"SpectralDistiller: {what}; set distill_cfg.nonfinite='skip' to skip such "
+                "optimizer steps instead")
+        hub.update_info(TERMS_KEY, what)
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """The student's predictions."""
+        return self.student.predict(self.student_inputs(batch_inputs), batch_data_samples,
+                                    rescale=rescale)
+
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList | None = None):
+        """The student's raw head outputs."""
+        return self.student._forward(self.student_inputs(batch_inputs), batch_data_samples)
+
+
+__all__ = ["Amplifier", "SpectralDistiller", "merge_distill_cfg"]
