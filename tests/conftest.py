@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The tests mirror the package tree; the helper modules of one folder (and the formulas of
+# tests/models/losses/test_published_formulas.py) are importable from every other folder.
+_TESTS = Path(__file__).resolve().parent
+sys.path.extend(str(d) for d in sorted(_TESTS.rglob("*"))
+                if d.is_dir() and d.name not in ("data", "__pycache__")
+                and str(d) not in sys.path)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one core per test worker (make test runs one worker per core), for the subprocesses the

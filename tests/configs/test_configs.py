@@ -10,10 +10,10 @@ from ds2d2_testlib import REPO, build, load_config, make_batch, without_pretrain
 
 ALL = sorted(p for p in (REPO / "configs").rglob("*.py")
              if not any(part.startswith("_") for part in p.relative_to(REPO).parts))
-#: Oriented-box (mmrotate) configs train in tests/test_rotated.py, in mmrotate's scope; the
-#: 4-band demo configs (*_rgbn.py) in tests/test_rgbn_demo.py, on the rgbn variant's rasters; the
-#: cross-modal demo configs (*_paired.py, *_paired_ir.py) in tests/test_paired_demo.py, on the
-#: paired variant's RGB and infrared images.
+#: Oriented-box (mmrotate) configs train in tests/models/distillers/test_rotated.py, in mmrotate's
+#: scope; the 4-band demo configs (*_rgbn.py) in tests/tooling/test_rgbn_demo.py, on the rgbn
+#: variant's rasters; the cross-modal demo configs (*_paired.py, *_paired_ir.py) in
+#: tests/tooling/test_paired_demo.py, on the paired variant's RGB and infrared images.
 TRAINABLE = sorted(p for p in ALL if p.parent.name in ("ds2d2", "demo", "ablations")
                    and not p.name.startswith(("rotated_", "oriented_"))
                    and not p.name.endswith(("_rgbn.py", "_paired.py", "_paired_ir.py")))

@@ -201,20 +201,21 @@ CHECKED = {*(DS2D2 / n for n in PUBLISHED), *(p for n in PUBLISHED for p in stag
            ROTATED, ORIENTED_RCNN, SAM3_TEACHER, REPO / "configs/_base_/schedules/ds2d2_2x.py",
            REPO / "configs/_base_/retinanet_r101_recipe.py",
            REPO / "configs/_base_/faster_rcnn_r101_recipe.py"}
-#: The comparison-method and teacher-student gap configs: checked in tests/test_compare_configs.py
-#: against the published values of each method (its table PUBLISHED_CHECKED names them).
+#: The comparison-method and teacher-student gap configs: checked in
+#: tests/configs/test_compare_configs.py against the published values of each method (its table
+#: PUBLISHED_CHECKED names them).
 CHECKED |= {REPO / "configs/compare" / n for n in (
     "retina_r101_r18_dior_fitnet.py", "retina_r101_r18_dior_fgd.py", "retina_r101_r18_dior_pkd.py",
     "retina_r101_r18_dior_mgd.py", "retina_r101_r18_dior_crosskd.py",
     "retina_r101_r18_dior_predkd.py")}
 CHECKED |= {DS2D2 / "gap" / n for n in (
     "retina_r101_r34_dior.py", "retina_r101_r50_dior.py", "retina_x101_r18_dior.py")}
-#: The comparison benchmark's method configs (tests/test_compare_bench.py checks their values
-#: against the same tables).
+#: The comparison benchmark's method configs (tests/tooling/test_compare_bench.py checks their
+#: values against the same tables).
 CHECKED |= {REPO / "configs/demo/bench" / f"{n}.py" for n in ("fitnet", "fgd", "pkd", "mgd",
                                                                 "crosskd")}
 #: The cross-modal distiller takes the published RetinaNet / DIOR stream weights
-#: (tests/test_multimodal_configs.py checks them against PUBLISHED).
+#: (tests/configs/test_multimodal_configs.py checks them against PUBLISHED).
 CHECKED |= {REPO / "configs/multimodal/retina_r101_rgb_r18_ir_dronevehicle.py"}
 CHECKED |= {*SAR, *MULTIBAND.glob("*_coco_multiband.py")}
 

@@ -25,7 +25,7 @@ from ds2d2_mm.evaluation import (  # noqa: E402
     write_task1_submission,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ("plane", "ship", "storage-tank")
 
 

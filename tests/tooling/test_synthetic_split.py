@@ -20,7 +20,7 @@ from ds2d2_mm.tooling.synthetic import (
 from ds2d2_mm.tooling.synthetic import generate as synthetic_module
 from ds2d2_mm.utils.io import atomic_write_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "data"))
 
 import make_synthetic  # noqa: E402

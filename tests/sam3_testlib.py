@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 #: The tiny trunk of the issue: img 112, patch 14, embed 32, depth 4, heads 2, window 4,
 #: global blocks (1, 3) (the ``tiny`` preset).
@@ -18,7 +18,7 @@ TINY = dict(arch="tiny")
 
 
 def sam3_installed() -> bool:
-    """Whether sam3's ViT module can be found (tests/sam3 itself must not count)."""
+    """Whether sam3's ViT module can be found."""
     try:
         return importlib.util.find_spec("sam3.model.vitdet") is not None
     except ModuleNotFoundError:

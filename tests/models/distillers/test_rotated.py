@@ -62,7 +62,7 @@ def test_rotated_student_defaults_to_the_gaussian_distance_kd(rotate_scope):
     assert type(build_rot(cfg).kd_reg).__name__ == "KDRotatedGDLoss"
 
 
-_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "ds2d2"
+_CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "ds2d2"
 ROTATED_CONFIGS = sorted([*_CONFIG_DIR.glob("rotated_*.py"), *_CONFIG_DIR.glob("oriented_*.py")])
 
 

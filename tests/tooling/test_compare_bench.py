@@ -51,8 +51,8 @@ def test_bench_config_trains_one_iteration(path):
     total.backward()
 
 
-#: Bench configs whose comments say their method's values are published, and the DIOR
-#: config of the same method whose published values (tests/test_compare_configs.py) they share.
+#: Bench configs whose comments say their method's values are published, and the DIOR config of the
+#: same method whose published values (tests/configs/test_compare_configs.py) they share.
 SAME_AS_DIOR = {"fitnet": "retina_r101_r18_dior_fitnet.py", "fgd": "retina_r101_r18_dior_fgd.py",
                 "pkd": "retina_r101_r18_dior_pkd.py", "mgd": "retina_r101_r18_dior_mgd.py",
                 "crosskd": "retina_r101_r18_dior_crosskd.py"}

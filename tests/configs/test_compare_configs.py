@@ -71,7 +71,7 @@ X101 = dict(type="ResNeXt", depth=101, groups=64, base_width=4,
             init_cfg=dict(type="Pretrained", checkpoint="open-mmlab://resnext101_64x4d"))
 GAP_DISTILLERS = ("retina_r101_r34_dior.py", "retina_r101_r50_dior.py", "retina_x101_r18_dior.py")
 
-#: Configs whose text says "published", checked here (tests/test_published_configs.py).
+#: Configs whose text says "published", checked here (tests/configs/test_published_configs.py).
 PUBLISHED_CHECKED = {*(COMPARE / n for n in (*FEATURE, *PREDICTION)),
                      *(GAP / n for n in GAP_DISTILLERS)}
 
