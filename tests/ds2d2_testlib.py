@@ -122,3 +122,13 @@ def loss_and_sampled_rois(model, inputs, samples) -> tuple[dict, torch.Tensor]:
     rois = torch.cat([torch.cat([torch.full((len(p), 1), float(i)), p], dim=1)
                       for i, p in enumerate(seen[0])])
     return losses, rois
+
+
+def connector_of(loss: torch.nn.Module, student_channels: int, teacher_channels: int,
+                 num_levels: int) -> torch.nn.Module:
+    """The connector an explicit-stream loss asks for (as the distiller builds it), for tests of
+    a loss on its own."""
+    from mmdet.registry import MODELS
+
+    return MODELS.build(dict(loss.connector_cfg(), in_channels=student_channels,
+                             out_channels=teacher_channels, num_levels=num_levels))

@@ -224,11 +224,11 @@ def check_checkpoint_fits(model, path: str, what: str) -> None:
     import torch
     from mmengine.model import is_model_wrapper
 
-    from ..utils.checkpoint import check_state_fits, read_state_dict
+    from ..utils.checkpoint import check_state_fits, read_state_dict, upgraded_state
 
     model = model.module if is_model_wrapper(model) else model
     own = {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)}
-    state = read_state_dict(path, what)
+    state = upgraded_state(model, read_state_dict(path, what))
     check_state_fits(own, state, f"{what} {path!r} does not fit the {type(model).__name__} built "
                      "from the config",
                      "Check that the config is the one the checkpoint was trained with "

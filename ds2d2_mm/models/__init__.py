@@ -12,6 +12,7 @@
 """
 
 from . import backbones, connectors, data_preprocessors, detectors, layers, necks  # noqa: F401
+from .connectors import FeatureAdapter
 from .distillers import (
     STRATEGIES,
     CrossKD,
@@ -25,7 +26,6 @@ from .distillers import (
 )
 from .losses import (
     DISWLoss,
-    FeatureAdapter,
     FGDLoss,
     FitNetLoss,
     KDKLDivLoss,

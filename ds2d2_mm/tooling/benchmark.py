@@ -379,6 +379,7 @@ def bench_step(args: argparse.Namespace) -> list[Row]:
 
 def bench_breakdown(args: argparse.Namespace) -> list[Row]:
     """Forward time of each part of one RetinaNet distillation step (60 boxes per image)."""
+    from ds2d2_mm.models.distillers.strategies import KDContext
     from ds2d2_mm.models.layers.disw import boxes_to_disw_input, disw_pyramid
 
     _register()
@@ -389,8 +390,10 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
     kw = _timing_kwargs(args)
     sp = model.strategy.student_pass(model.student, inputs, samples)
     feats_t = model.teacher_feats(inputs)
-    adapted = model.explicit.adapter(sp.feats)
+    adapted = model.connector(sp.feats)
     feats_amp = model.amplifier_feats(sp.feats, adapted, feats_t)
+    ctx = KDContext(samples=samples, student_pass=sp, kd_cls=model.kd_cls, kd_reg=model.kd_reg,
+                    strategy=model.strategy, student=model.student, teacher=model.teacher)
     boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in samples]
     img_shape = tuple(inputs.shape[-2:])
     grids = [tuple(model.explicit.decomposer(f)[0].shape[-2:]) for f in feats_t]
@@ -400,8 +403,7 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
         amp = amps[name]
         with torch.no_grad():
             inputs_t = amp.inputs(feats_t)
-        return model.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, samples, sp,
-                                        model.kd_cls, model.kd_reg)
+        return model.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, ctx)
 
     def full_step() -> None:
         _sum_losses(model.loss(inputs, samples)).backward()
@@ -410,7 +412,7 @@ def bench_breakdown(args: argparse.Namespace) -> list[Row]:
         ("student pass (backbone, neck, head, task loss)",
          lambda: model.strategy.student_pass(model.student, inputs, samples)),
         ("teacher forward (no_grad)", lambda: model.teacher_feats(inputs)),
-        ("adapter", lambda: model.explicit.adapter(sp.feats)),
+        ("connector (1x1 adapter)", lambda: model.connector(sp.feats)),
         ("decomposition (student + teacher, all levels)",
          lambda: [model.explicit.decomposer(f) for f in (*adapted, *feats_t)]),
         ("DISW maps (all levels)", lambda: disw_pyramid(boxes, img_shape, grids)),

@@ -167,6 +167,13 @@ def check_state_fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor
     raise CheckpointError("\n  ".join(parts))
 
 
+def upgraded_state(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the checkpoint keys of earlier releases renamed as ``model`` names them now
+    (a model that renamed keys has ``upgrade_state_dict``; any other model gets ``state``)."""
+    upgrade = getattr(model, "upgrade_state_dict", None)
+    return upgrade(state) if callable(upgrade) else state
+
+
 def load_checkpoint_checked(
     model: nn.Module,
     path: str,
@@ -189,6 +196,7 @@ def load_checkpoint_checked(
     state = read_state_dict(path, what, hint)
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    state = upgraded_state(model, state)
     own = {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)}
     check_state_fits(
         own, state,

@@ -107,7 +107,7 @@ def test_cross_modal_iteration_export_and_prediction_on_ir_alone(distiller_confi
     model_cfg.update(teacher_ckpt=None, amplifier_ckpt=None, allow_random_teacher=True)
     model_cfg["student"]["test_cfg"]["score_thr"] = 0.0  # random heads score below 0.05
     model = build(model_cfg)
-    assert model.modality_split.teacher == (0, 3) and model.modality_split.student == (3, 4)
+    assert model.router.teacher == (0, 3) and model.router.student == (3, 4)
 
     # one iteration on pairs loaded by the config's own training pipeline
     model.train()

@@ -62,7 +62,7 @@ def test_built_distiller_has_the_published_terms(name):
     cfg["student"]["backbone"]["init_cfg"] = None
     model = build(cfg)
     assert (model.explicit.lambda_low, model.explicit.lambda_high) == (low, high)
-    assert model.explicit.adapter.convs[0].bias is None and len(model.explicit.adapter.convs) == 1
+    assert model.connector.convs[0].bias is None and len(model.connector.convs) == 1
     assert model.amplifier_reads_raw  # 256 FPN channels on both sides
     assert [a.name for a in model.amplifiers] == ["full", "high"]
     assert type(model.kd_cls).__name__ == kd["kd_cls"]["type"]

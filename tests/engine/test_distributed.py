@@ -57,7 +57,7 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
     moved = [k for k in single["before"] if not torch.equal(single["before"][k],
                                                              single["after"][k])]
     assert any(k.startswith("student.backbone") for k in moved)
-    assert any(k.startswith("explicit.adapter") for k in moved)
+    assert any(k.startswith("connector") for k in moved)
 
 
 @pytest.mark.slow

@@ -94,7 +94,8 @@ def test_sigkill_mid_epoch_then_resume_restores_the_checkpoint_exactly(setup):
     state = ckpt["state_dict"]
     _assert_same(probe["state_dict"], state, "state_dict")
     # no teacher inside, only the digests of the teacher and amplifier files
-    assert all(k.startswith(("student.", "explicit.")) for k in state if k != "provenance_sha256")
+    assert all(k.startswith(("student.", "connector.", "explicit.")) for k in state
+               if k != "provenance_sha256")
     _assert_same(probe["optimizer"], ckpt["optimizer"], "optimizer")
     _assert_same(probe["param_schedulers"], ckpt["param_schedulers"], "schedulers")
     assert (probe["iter"], probe["epoch"]) == (ckpt["meta"]["iter"], ckpt["meta"]["epoch"]) == (

@@ -133,7 +133,7 @@ def test_the_distiller_pairs_rgb_teacher_and_infrared_student(data, monkeypatch)
     assert (modalities.ir.mean, modalities.ir.std) == (s_pre.mean, s_pre.std)
     assert cfg.model.student == student.model.to_dict()  # the baseline itself is distilled
     model = build(_model_cfg(cfg))
-    split = model.modality_split
+    split = model.router
     assert (split.teacher, split.student, split.renorm) == ((0, 3), (3, 4), None)
     # same schedule for the baseline and the distilled student (the demo's)
     for key in ("train_cfg", "optim_wrapper", "param_scheduler"):

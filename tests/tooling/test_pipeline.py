@@ -48,7 +48,8 @@ def test_pipeline_writes_every_artifact(demo_run):
     for name in ("curves.png", "spectral.png", "detections.png"):
         assert (work / "report" / name).stat().st_size > 5000, name
     exported = torch.load(work / "distilled_student.pth", weights_only=True)
-    assert all(not k.startswith(("student.", "explicit.")) for k in exported["state_dict"])
+    assert all(not k.startswith(("student.", "connector.", "explicit."))
+               for k in exported["state_dict"])
     scalars = list((runs["distilled"].work_dir).glob("*/vis_data/scalars.json"))
     logged = set().union(*(json.loads(line) for line in scalars[0].read_text().splitlines()))
     assert {"loss_exp_low", "loss_exp_high", "loss_imp_full_cls", "loss_imp_high_reg"} <= logged

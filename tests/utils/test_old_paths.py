@@ -16,9 +16,12 @@ from ds2d2_mm.utils.deprecation import OLD_PATHS, OldPathWarning
 #: (old import, name, new module that defines it)
 SAME_OBJECTS = [
     ("ds2d2_mm.distiller", "SpectralDistiller", "ds2d2_mm.models.distillers.spectral_distiller"),
-    ("ds2d2_mm.strategies", "SingleStageStrategy", "ds2d2_mm.models.distillers.strategies"),
+    ("ds2d2_mm.strategies", "SingleStageStrategy",
+     "ds2d2_mm.models.distillers.strategies.single_stage"),
     ("ds2d2_mm.losses", "DISWLoss", "ds2d2_mm.models.losses.disw_loss"),
     ("ds2d2_mm.losses", "FeatureAdapter", "ds2d2_mm.models.connectors.feature_adapter"),
+    ("ds2d2_mm.losses.feature_kd", "FGDLoss", "ds2d2_mm.models.losses.fgd"),
+    ("ds2d2_mm.losses.feature_kd", "pkd_standardise", "ds2d2_mm.models.losses.pkd"),
     ("ds2d2_mm.losses.explicit", "align_to", "ds2d2_mm.models.connectors.feature_adapter"),
     ("ds2d2_mm.losses.kd", "KDQualityFocalLoss", "ds2d2_mm.models.losses.kd_losses"),
     ("ds2d2_mm.backbones", "SAM3ViTBackbone", "ds2d2_mm.models.backbones.sam3_vit"),

@@ -34,7 +34,7 @@ def _file_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def _adapter_convs(model) -> torch.nn.ModuleList:
-    return model.explicit.adapter.convs
+    return model.connector.convs
 
 
 def _check_loaded(name: str) -> None:
@@ -114,4 +114,4 @@ def test_training_resumes_from_a_checkpoint_of_the_flat_layout(tmp_path):
     shapes_after = [s["momentum_buffer"].shape for s in after["optimizer"]["state"].values()]
     assert shapes_before == shapes_after
     assert sorted(k for k in after["state_dict"] if not k.startswith("student.")) == [
-        "explicit.adapter.convs.0.weight", "provenance_sha256"]
+        "connector.convs.0.weight", "provenance_sha256"]

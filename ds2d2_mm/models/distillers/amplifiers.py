@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ...utils.checkpoint import digest_tensor, load_checkpoint_checked, local_checkpoint
 from ...utils.errors import CheckpointError, ConfigError
 from ..layers.spectral import build_decomposer, high_frequency_map
+from .base import FrozenPartsDetector
 from .strategies import DistillStrategy
 
 
@@ -99,7 +100,7 @@ def stage_hint(config: str | Path | dict | None, stage: str) -> str:
 
 
 @MODELS.register_module()
-class HighFrequencyAmplifier(BaseDetector):
+class HighFrequencyAmplifier(FrozenPartsDetector):
     """The amplifier training stage: a teacher-architecture detector whose heads learn on the
     teacher's high-frequency maps, with backbone and neck frozen from the teacher checkpoint.
 
@@ -161,28 +162,20 @@ class HighFrequencyAmplifier(BaseDetector):
                 feats = self.detector.neck(feats)
             return tuple(high_frequency_map(f, self.decomposer) for f in feats)
 
-    def train(self, mode: bool = True) -> HighFrequencyAmplifier:
-        """Heads follow ``mode``; backbone and neck stay in eval mode."""
-        super().train(mode)
-        self.frozen.eval()
-        return self
+    @property
+    def inner(self) -> BaseDetector:
+        """The wrapped detector (its ``extract_feat`` gives high-frequency features), which
+        ``predict`` and ``tensor`` modes run."""
+        return self.detector
 
-    def extract_feat(self, batch_inputs: Tensor) -> tuple[Tensor, ...]:
-        """High-frequency features of the batch."""
-        return self._extract_high_frequency(batch_inputs)
+    def frozen_modules(self) -> list[nn.Module]:
+        """The teacher's backbone and neck (registered: they are part of this stage's
+        checkpoint), kept in eval mode."""
+        return [self.frozen]
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
         """The wrapped detector's losses on high-frequency features."""
         return self.detector.loss(batch_inputs, batch_data_samples)
-
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """The wrapped detector's predictions on high-frequency features."""
-        return self.detector.predict(batch_inputs, batch_data_samples, rescale=rescale)
-
-    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList | None = None):
-        """The wrapped detector's raw head outputs on high-frequency features."""
-        return self.detector._forward(batch_inputs, batch_data_samples)
 
 
 @dataclass

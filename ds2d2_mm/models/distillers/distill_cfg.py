@@ -62,9 +62,9 @@ CHOICES = {
 AMPLIFIER_NAMES = ("full", "high")
 #: Arguments of the explicit stream that the distiller sets itself.
 EXPLICIT_SET_BY_DISTILLER = ("student_channels", "teacher_channels", "num_levels")
-#: Weight keys that must be finite and >= 0, per sub-config.
-WEIGHT_KEYS = ("lambda_low", "lambda_high", "loss_weight", "alpha_fgd", "beta_fgd", "gamma_fgd",
-               "lambda_fgd", "alpha_mgd")
+#: The weight key of mmdet's and mmrotate's losses, checked wherever a sub-config gives it; a
+#: class of this project names its own weight arguments in ``weight_keys``.
+LOSS_WEIGHT_KEY = "loss_weight"
 
 
 def unscoped(type_name: str) -> str:
@@ -79,14 +79,19 @@ def _check_weight(key: str, value: Any) -> None:
         raise ConfigError(f"{key} must be finite and >= 0, got {value!r} (0 disables a term)")
 
 
-def _accepted_args(type_name: str, key: str) -> set[str] | None:
-    """Keyword arguments of the registered class ``type_name`` (``None``: any, via **kwargs)."""
+def _registered(type_name: str, key: str) -> Any:
+    """The registered class (or function) ``type_name`` of mmdet's ``MODELS``."""
     from mmdet.registry import MODELS
 
     cls = MODELS.get(type_name)
     if cls is None:
         raise ConfigError(f"{key}.type: {type_name!r} is not a registered model component "
                           "(check the spelling, or import the module that registers it)")
+    return cls
+
+
+def _accepted_args(cls: Any) -> set[str] | None:
+    """Keyword arguments of ``cls`` (``None``: any, via **kwargs)."""
     target = cls.__init__ if inspect.isclass(cls) else cls
     params = inspect.signature(target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -106,7 +111,8 @@ def check_component(key: str, cfg: dict | None, reserved: tuple[str, ...] = ()) 
         return
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ConfigError(f"{key} must be a dict with a 'type', got {cfg!r}")
-    accepted = _accepted_args(cfg["type"], key)
+    cls = _registered(cfg["type"], key)
+    accepted = _accepted_args(cls)
     given = set(cfg) - {"type", "_scope_"}
     clash = given & set(reserved)
     if clash:
@@ -117,7 +123,7 @@ def check_component(key: str, cfg: dict | None, reserved: tuple[str, ...] = ()) 
             choices = sorted(accepted - set(reserved))
             raise ConfigError(f"{key}: unknown keys {sorted(unknown)} for {cfg['type']}; "
                               f"known: {choices}")
-    for name in WEIGHT_KEYS:
+    for name in (LOSS_WEIGHT_KEY, *getattr(cls, "weight_keys", ())):
         if name in cfg:
             _check_weight(f"{key}.{name}", cfg[name])
 
@@ -161,7 +167,6 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
             raise ConfigError(
                 f"distill_cfg.implicit ({out['implicit']['type']}) takes the amplifiers' place, "
                 f"but amplifiers {on} are on; set distill_cfg.amplifiers=dict(full=0, high=0)")
-        _check_weight("distill_cfg.implicit.weight", out["implicit"].get("weight", 1.0))
     check_component("distill_cfg.builder", out["builder"], ("full", "high"))
     check_modality_keys(out)
     strategy = out["strategy"]

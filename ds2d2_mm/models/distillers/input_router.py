@@ -1,11 +1,15 @@
-"""Cross-modal distillation: which channels of a paired batch the teacher and the student read.
+"""What the teacher and the student read of a batch: the input router of a distiller.
 
-A paired batch ``(N, C_total, H, W)`` stacks modalities along channels (``LoadPairedImages``),
-normalised per modality by ``MultiBandDetDataPreprocessor(modalities=...)``, whose
-``modality_channels`` gives each modality's ``(start, end)``. With ``distill_cfg.teacher_input``
-and ``student_input`` set, :class:`ModalitySplit` hands the teacher its modality's channels and
-the student its own (task loss, DISW and amplifiers use the one set of boxes), and checks, when
-the distiller is built, that each model's own preprocessor agrees with the paired one:
+One modality: both read the whole batch, the teacher mapped to its own normalisation where its
+data preprocessor normalises otherwise than the distiller's (e.g. a SAM3 teacher).
+
+Cross-modal distillation (an extension): a paired batch ``(N, C_total, H, W)`` stacks modalities
+along channels (``LoadPairedImages``), normalised per modality by
+``MultiBandDetDataPreprocessor(modalities=...)``, whose ``modality_channels`` gives each modality's
+``(start, end)``. With ``distill_cfg.teacher_input`` and ``student_input`` set, :class:`InputRouter`
+hands the teacher its modality's channels and the student its own (task loss, DISW and amplifiers
+use the one set of boxes), and checks, when the distiller is built, that each model's own
+preprocessor agrees with the paired one:
 
 * the student's must normalise its modality exactly as the paired preprocessor does (after
   export the student runs alone behind its own preprocessor);
@@ -18,12 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ...utils.errors import ConfigError
 from .distill_cfg import check_modality_keys
 
-__all__ = ["ModalitySplit", "build_modality_split", "first_conv_channels"]
+__all__ = ["InputRouter", "build_input_router", "first_conv_channels"]
 
 
 def first_conv_channels(detector: nn.Module) -> int | None:
@@ -45,45 +50,72 @@ def _normalisation(pre: nn.Module) -> tuple[Tensor | None, Tensor | None, bool]:
 
 
 @dataclass
-class ModalitySplit:
-    """Channel ranges of the teacher's and the student's modalities in a paired batch, and the
-    affine map from the paired normalisation to the teacher's own.
+class InputRouter:
+    """What the teacher and the student read of a batch ``(N, C, H, W)``.
+
+    Single modality (``teacher`` and ``student`` unset): both read the whole batch; the teacher
+    through ``renorm`` when its preprocessor normalises otherwise than the student's (e.g. SAM3's
+    [-1, 1] against ImageNet statistics). Cross-modal: each reads its modality's channels, the
+    teacher in its own normalisation.
 
     Attributes:
-        teacher: ``(start, end)`` channels of ``distill_cfg.teacher_input``.
-        student: ``(start, end)`` channels of ``distill_cfg.student_input``.
-        total: Channels of a paired batch.
-        names: ``(teacher_input, student_input)``.
+        teacher: ``(start, end)`` channels of ``distill_cfg.teacher_input`` (``None``: all).
+        student: ``(start, end)`` channels of ``distill_cfg.student_input`` (``None``: all).
+        total: Channels of a paired batch (``None``: single modality, not checked).
+        names: ``(teacher_input, student_input)`` (``None``: single modality).
         renorm: ``(scale, shift)`` ``(C_t, 1, 1)`` so that ``x * scale + shift`` is the teacher's
-            normalisation of its channels, or ``None`` when it is the paired one.
+            normalisation of what it reads, or ``None`` when no mapping is needed.
     """
 
-    teacher: tuple[int, int]
-    student: tuple[int, int]
-    total: int
-    names: tuple[str, str]
+    teacher: tuple[int, int] | None = None
+    student: tuple[int, int] | None = None
+    total: int | None = None
+    names: tuple[str, str] | None = None
     renorm: tuple[Tensor, Tensor] | None = None
 
+    @property
+    def cross_modal(self) -> bool:
+        """Whether teacher and student read different modalities of a paired batch."""
+        return self.names is not None
+
     def _check(self, inputs: Tensor) -> None:
-        if inputs.shape[1] != self.total:
+        if self.total is not None and inputs.shape[1] != self.total:
             raise ConfigError(
                 f"cross-modal distillation ({self.names[0]} -> {self.names[1]}): the batch has "
                 f"{inputs.shape[1]} channels but the paired layout has {self.total}; load every "
                 "modality with LoadPairedImages")
 
     def teacher_inputs(self, inputs: Tensor) -> Tensor:
-        """``(N, C_t, H, W)``: the teacher's modality, in the teacher's normalisation."""
+        """``(N, C_t, H, W)``: what the teacher reads, in the teacher's normalisation."""
         self._check(inputs)
-        out = inputs[:, self.teacher[0]:self.teacher[1]]
+        out = inputs if self.teacher is None else inputs[:, self.teacher[0]:self.teacher[1]]
         if self.renorm is not None:
             scale, shift = (t.to(inputs.device, inputs.dtype) for t in self.renorm)
             out = out * scale + shift
         return out
 
     def student_inputs(self, inputs: Tensor) -> Tensor:
-        """``(N, C_s, H, W)``: the student's modality."""
+        """``(N, C_s, H, W)``: what the student reads (all of it, or its modality)."""
         self._check(inputs)
-        return inputs[:, self.student[0]:self.student[1]]
+        return inputs if self.student is None else inputs[:, self.student[0]:self.student[1]]
+
+
+def _same_normalisation(pre_a: nn.Module, pre_b: nn.Module) -> tuple[Tensor, Tensor] | None:
+    """(scale, shift) mapping ``pre_a``-normalised inputs to ``pre_b``'s normalisation, or
+    ``None`` when both normalise alike (or one does not normalise)."""
+    enabled = [getattr(p, "_enable_normalize", False) for p in (pre_a, pre_b)]
+    if not all(enabled):
+        return None
+    if pre_a.mean.shape != pre_b.mean.shape:
+        raise ConfigError(
+            f"SpectralDistiller: the student's preprocessor normalises {pre_a.mean.shape[0]} "
+            f"bands, the teacher's {pre_b.mean.shape[0]}; student and teacher must read the "
+            "same bands (give both the same MultiBandDetDataPreprocessor mean/std)")
+    if torch.equal(pre_a.mean, pre_b.mean) and torch.equal(pre_a.std, pre_b.std):
+        return None
+    print_log("SpectralDistiller: teacher normalises inputs differently; inputs are mapped",
+              logger="current")
+    return pre_a.std / pre_b.std, (pre_a.mean - pre_b.mean) / pre_b.std
 
 
 def _slice_norm(pre: nn.Module, span: tuple[int, int]) -> tuple[Tensor, Tensor, bool]:
@@ -95,14 +127,19 @@ def _slice_norm(pre: nn.Module, span: tuple[int, int]) -> tuple[Tensor, Tensor, 
     return pre.mean[start:end].float(), pre.std[start:end].float(), swapped
 
 
-def build_modality_split(distill_cfg: dict, paired: nn.Module, teacher: nn.Module,
-                         student: nn.Module) -> ModalitySplit | None:
-    """The split of a cross-modal distiller, or ``None`` when ``teacher_input`` /
-    ``student_input`` are unset (single modality: nothing is sliced).
+def build_input_router(distill_cfg: dict, paired: nn.Module, teacher: nn.Module,
+                       student: nn.Module) -> InputRouter:
+    """The input router of a distiller.
+
+    Without ``teacher_input`` / ``student_input`` both read the whole batch and the teacher's
+    inputs are mapped to its own normalisation where it differs from the distiller's
+    preprocessor. With them (cross-modal) each reads its modality, and every model's own
+    preprocessor is checked against the paired one.
 
     Args:
         distill_cfg: The merged ``distill_cfg``.
-        paired: The distiller's data preprocessor (``MultiBandDetDataPreprocessor(modalities=)``).
+        paired: The distiller's data preprocessor (``MultiBandDetDataPreprocessor(modalities=)``
+            for cross-modal distillation).
         teacher: The teacher detector (its own ``data_preprocessor`` and backbone are checked).
         student: The student detector (likewise).
 
@@ -113,7 +150,7 @@ def build_modality_split(distill_cfg: dict, paired: nn.Module, teacher: nn.Modul
     """
     t_name, s_name = distill_cfg.get("teacher_input"), distill_cfg.get("student_input")
     if t_name is None and s_name is None:
-        return None
+        return InputRouter(renorm=_same_normalisation(paired, teacher.data_preprocessor))
     layout = getattr(paired, "modality_channels", None)
     if not layout:
         raise ConfigError(
@@ -164,5 +201,5 @@ def build_modality_split(distill_cfg: dict, paired: nn.Module, teacher: nn.Modul
               and torch.allclose(std.expand_as(p_std), p_std)):
         renorm = (p_std / std, (p_mean - mean) / std)
     total = int(paired.mean.shape[0])
-    return ModalitySplit(teacher=spans["teacher"], student=spans["student"], total=total,
-                         names=(t_name, s_name), renorm=renorm)
+    return InputRouter(teacher=spans["teacher"], student=spans["student"], total=total,
+                       names=(t_name, s_name), renorm=renorm)

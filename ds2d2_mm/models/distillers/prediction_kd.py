@@ -25,11 +25,10 @@ import torch
 import torch.nn.functional as F
 from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS
-from mmdet.structures import SampleList
 from torch import Tensor, nn
 
 from ...utils.errors import ConfigError
-from .strategies import DistillStrategy, SingleStageStrategy, StudentPass
+from .strategies import DistillStrategy, KDContext, SingleStageStrategy
 
 __all__ = ["CrossKD", "PredictionKD", "cross_head_predictions", "match_channel_stats"]
 
@@ -38,6 +37,8 @@ class _PredictionMethod(nn.Module):
     """Base: a weight, a name for the loss terms, and a check of the pair at build time."""
 
     term: str = ""
+    #: Arguments that weight the terms (checked finite and >= 0 by ``distill_cfg``).
+    weight_keys: tuple[str, ...] = ("weight",)
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -65,13 +66,12 @@ class PredictionKD(_PredictionMethod):
 
     term = "pred"
 
-    def forward(self, strategy: DistillStrategy, student: BaseDetector, teacher: BaseDetector,
-                feats_s: Sequence[Tensor], feats_t: Sequence[Tensor], samples: SampleList,
-                sp: StudentPass, kd_cls: nn.Module, kd_reg: nn.Module) -> dict[str, Tensor]:
+    def forward(self, ctx: KDContext, feats_s: Sequence[Tensor],
+                feats_t: Sequence[Tensor]) -> dict[str, Tensor]:
         """KD terms from the student's FPN maps (N, C, H_l, W_l) and the teacher's."""
-        kd = strategy.kd_losses(strategy.amplifier_head(teacher), list(feats_s), list(feats_t),
-                                samples, sp, kd_cls, kd_reg,
-                                head_s=strategy.amplifier_head(student))
+        strategy = ctx.strategy
+        kd = strategy.kd_losses(strategy.amplifier_head(ctx.teacher), list(feats_s),
+                                list(feats_t), ctx, head_s=strategy.amplifier_head(ctx.student))
         return self._named(kd)
 
 
@@ -179,14 +179,13 @@ class CrossKD(_PredictionMethod):
                 f"distill_cfg.implicit: CrossKD feeds the student head's maps ({s_width} "
                 f"channels) to the teacher's head ({t_width}); use heads of equal width")
 
-    def forward(self, strategy: DistillStrategy, student: BaseDetector, teacher: BaseDetector,
-                feats_s: Sequence[Tensor], feats_t: Sequence[Tensor], samples: SampleList,
-                sp: StudentPass, kd_cls: nn.Module, kd_reg: nn.Module) -> dict[str, Tensor]:
+    def forward(self, ctx: KDContext, feats_s: Sequence[Tensor],
+                feats_t: Sequence[Tensor]) -> dict[str, Tensor]:
         """KD terms of the cross-head predictions against the teacher's."""
-        head_t = teacher.bbox_head
-        cross = partial(self._cross, student.bbox_head, head_t, list(feats_t))
-        kd = strategy.kd_losses(head_t, list(feats_s), list(feats_t), samples, sp, kd_cls,
-                                kd_reg, head_s=cross, reg_only_where_labelled=True)
+        head_t = ctx.teacher.bbox_head
+        cross = partial(self._cross, ctx.student.bbox_head, head_t, list(feats_t))
+        kd = ctx.strategy.kd_losses(head_t, list(feats_s), list(feats_t), ctx, head_s=cross,
+                                    reg_only_where_labelled=True)
         return self._named(kd)
 
     def _cross(self, student_head: nn.Module, teacher_head: nn.Module,

@@ -41,7 +41,6 @@ Two config forms build the same model::
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -54,6 +53,7 @@ from torch import Tensor, nn
 from ...utils import record_call
 from ..backbones import run_trunk
 from ..layers.disw import boxes_to_disw_input
+from .base import FrozenPartsDetector
 
 __all__ = ["TrunkSelfDistiller", "detector_config_of"]
 
@@ -107,7 +107,7 @@ def _inner_config(detector: dict | None, detector_type: str | None,
 
 
 @MODELS.register_module()
-class TrunkSelfDistiller(BaseDetector):
+class TrunkSelfDistiller(FrozenPartsDetector):
     """A detector trained with self-distillation of its backbone trunk against forgetting.
 
     ``loss`` runs the wrapped detector's own ``loss`` once, recording ``backbone.forward_trunk``,
@@ -163,7 +163,7 @@ class TrunkSelfDistiller(BaseDetector):
         if own:
             raise TypeError(f"TrunkSelfDistiller: {type(inner).__name__} holds tensors outside "
                             f"its submodules ({own}); only submodules can be shared")
-        self._hide("_detector", inner)
+        self.hide("_detector", inner)
         # The detector's submodules become the wrapper's own: plain-detector checkpoint keys.
         for name, child in inner.named_children():
             setattr(self, name, child)
@@ -172,19 +172,25 @@ class TrunkSelfDistiller(BaseDetector):
         self.normalize = normalize
         # Hidden too (no parameters; a pywt decomposer's filter buffers would otherwise add keys
         # that the plain detector's checkpoint lacks).
-        self._hide("sd_loss", MODELS.build(dict(
+        self.hide("sd_loss", MODELS.build(dict(
             type="DISWLoss", student_channels=_IDENTITY_CHANNELS,
             teacher_channels=_IDENTITY_CHANNELS, num_levels=_NUM_TRUNK_LEVELS,
             lambda_low=self.weight_low, lambda_high=self.weight_high, decomposer=decomposer,
             use_disw=use_disw, identity_adapter=True)))
-        self._hide("_original", None)
+        self.hide("_original", None)
         if not self._original_from_file:
-            self._hide("_original", backbone.build_frozen_trunk())
+            self.hide("_original", backbone.build_frozen_trunk())
 
     # -- the hidden parts --------------------------------------------------------------------
-    def _hide(self, name: str, value: object) -> None:
-        """Set an attribute that ``nn.Module`` does not register (no params, no state_dict)."""
-        object.__setattr__(self, name, value)
+    @property
+    def inner(self) -> BaseDetector:
+        """The wrapped detector, which ``predict``, ``tensor`` mode and ``extract_feat`` run."""
+        return self._detector
+
+    def hidden_modules(self) -> list[nn.Module]:
+        """The original trunk (once built) and the loss module."""
+        return [m for m in (self.__dict__.get("_original"), self.__dict__.get("sd_loss"))
+                if m is not None]
 
     @property
     def detector(self) -> BaseDetector:
@@ -198,29 +204,20 @@ class TrunkSelfDistiller(BaseDetector):
     def original_trunk(self) -> nn.Module:
         """The frozen original trunk (eval, no gradients), built on first use if needed."""
         if self._original is None:
-            self._hide("_original", self.backbone.build_frozen_trunk())
+            self.hide("_original", self.backbone.build_frozen_trunk())
         return self._original.eval()
-
-    def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> TrunkSelfDistiller:
-        """Device and dtype moves (``to``, ``cuda``, ...) reach the hidden parts too."""
-        for module in (self._original, self.sd_loss):
-            if module is not None:
-                module._apply(fn, *args, **kwargs)
-        return super()._apply(fn, *args, **kwargs)
 
     def train(self, mode: bool = True) -> TrunkSelfDistiller:
         """The detector follows ``mode``; the original trunk stays in eval mode."""
         super().train(mode)
         self._detector.training = mode
-        if self._original is not None:
-            self._original.eval()
         return self
 
     def init_weights(self) -> None:
         """The wrapped detector's initialisation; a trunk without checkpoint is copied again."""
         self._detector.init_weights()
         if not self._original_from_file:
-            self._hide("_original", self.backbone.build_frozen_trunk())
+            self.hide("_original", self.backbone.build_frozen_trunk())
 
     # -- self-distillation -------------------------------------------------------------------
     def original_map(self, inputs: Tensor) -> Tensor:
@@ -261,16 +258,3 @@ class TrunkSelfDistiller(BaseDetector):
         losses = dict(losses)
         losses.update(self.self_distill_losses(rec.output, batch_inputs, batch_data_samples))
         return losses
-
-    def extract_feat(self, batch_inputs: Tensor) -> tuple[Tensor, ...]:
-        """The wrapped detector's features (e.g. FPN levels (N, C, H_l, W_l))."""
-        return self._detector.extract_feat(batch_inputs)
-
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """The wrapped detector's predictions."""
-        return self._detector.predict(batch_inputs, batch_data_samples, rescale=rescale)
-
-    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList | None = None):
-        """The wrapped detector's raw head outputs."""
-        return self._detector._forward(batch_inputs, batch_data_samples)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from mmdet.models.detectors import BaseDetector
@@ -26,13 +26,27 @@ from ...utils.hub_keys import TERMS_KEY
 from ..connectors.feature_adapter import align_to
 from ..layers.disw import boxes_to_disw_input
 from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
+from .base import FrozenPartsDetector
 from .distill_cfg import (
     check_component,
     merge_distill_cfg,
     resolve_kd_cfg,
 )
-from .input_router import ModalitySplit, build_modality_split
-from .strategies import DistillStrategy, build_strategy
+from .input_router import InputRouter, build_input_router
+from .strategies import DistillStrategy, KDContext, build_strategy
+
+#: Checkpoint key prefixes of earlier releases and their names now: the 1x1 adapter was saved
+#: inside the explicit loss (``explicit.adapter.*``) before it became the distiller's connector.
+LEGACY_KEY_PREFIXES = {"explicit.adapter.": "connector."}
+
+
+def upgrade_state_dict(state: dict, prefix: str = "") -> dict:
+    """``state`` with the keys of :data:`LEGACY_KEY_PREFIXES` renamed (below ``prefix``), in
+    place; returns it."""
+    for old, new in LEGACY_KEY_PREFIXES.items():
+        for key in [k for k in state if k.startswith(prefix + old)]:
+            state[prefix + new + key[len(prefix + old):]] = state.pop(key)
+    return state
 
 
 def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
@@ -47,22 +61,26 @@ def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
 
 
 @MODELS.register_module()
-class SpectralDistiller(BaseDetector):
+class SpectralDistiller(FrozenPartsDetector):
     """DS2D2: a student detector trained from a frozen teacher by an explicit spectral stream and
     an implicit stream of knowledge amplifiers.
 
-    Per batch, with ``x`` the student's FPN maps and ``t`` the teacher's: the explicit stream
-    matches wavelet sub-bands of ``adapter(x)`` (a 1x1 conv, no bias) and ``t`` under DISW
-    weights; the implicit stream runs the teacher's head (full-frequency amplifier) on ``x`` and
-    ``t``, and the high-frequency head on ``hf(x)`` and ``hf(t)``, and compares the predictions
-    with the family's KD losses. The amplifiers read the raw ``x`` as published when student and
-    teacher FPN channels match; otherwise (e.g. a SAM3 teacher) they read ``adapter(x)``, an
-    extension of the method (``distill_cfg.amplifier_input``).
+    Per batch, with ``x`` the student's FPN maps and ``t`` the teacher's: the connector (the
+    explicit loss says which: for DS2D2 a shared 1x1 conv without bias) maps ``x`` to
+    ``c(x)`` on the teacher's channels and grids; the explicit stream matches wavelet sub-bands
+    of ``c(x)`` and ``t`` under DISW weights; the implicit stream runs the teacher's head
+    (full-frequency amplifier) on ``x`` and ``t``, and the high-frequency head on ``hf(x)`` and
+    ``hf(t)``, and compares the predictions with the family's KD losses. The amplifiers read the
+    raw ``x`` as published when student and teacher FPN channels match; otherwise (e.g. a SAM3
+    teacher) they read ``c(x)``, an extension of the method (``distill_cfg.amplifier_input``).
 
-    The teacher and the amplifiers are held outside ``nn.Module`` registration: they are absent
-    from ``state_dict``, ``parameters()`` (so from the optimizer and DDP), always in eval mode and
-    run under ``no_grad`` where no gradient is needed. A checkpoint holds ``student.*`` and the
-    explicit stream's adapter ``explicit.*``. ``predict`` and ``tensor`` modes are the student's.
+    The teacher and the amplifiers are held outside ``nn.Module`` registration
+    (:class:`~.base.FrozenPartsDetector`): they are absent from ``state_dict``, ``parameters()``
+    (so from the optimizer and DDP), always in eval mode and run under ``no_grad`` where no
+    gradient is needed. A checkpoint holds ``student.*``, the connector ``connector.*`` and the
+    explicit loss's own parameters ``explicit.*`` (FGD's, MGD's); checkpoints of earlier
+    releases (``explicit.adapter.*``) load (:func:`upgrade_state_dict`). ``predict`` and
+    ``tensor`` modes are the student's.
 
     Cross-modal (an extension): with ``distill_cfg.teacher_input`` / ``student_input`` (e.g.
     ``'rgb'`` / ``'ir'``) and a paired ``data_preprocessor``
@@ -71,8 +89,8 @@ class SpectralDistiller(BaseDetector):
     amplifiers, ``predict``) its own (:mod:`ds2d2_mm.models.distillers.input_router`).
 
     For comparisons, ``distill_cfg.explicit`` may name another feature-level method
-    (:mod:`ds2d2_mm.models.losses.feature_kd`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit
-    stream), and ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
+    (:mod:`ds2d2_mm.models.losses`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit stream), and
+    ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
     (:mod:`ds2d2_mm.models.distillers.prediction_kd`: prediction mimicking, CrossKD).
 
     Args:
@@ -112,7 +130,7 @@ class SpectralDistiller(BaseDetector):
         # SHA-256 of the teacher and amplifier files (ds2d2_mm.utils.checkpoint), in every
         # checkpoint
         self.register_buffer("provenance_sha256", torch.zeros(2, 32, dtype=torch.uint8))
-        self._hide("frozen_files", {"teacher": teacher_ckpt, "amplifier": None})
+        self.hide("frozen_files", {"teacher": teacher_ckpt, "amplifier": None})
         if teacher_ckpt is not None or not allow_random_teacher:
             load_checkpoint_checked(teacher, teacher_ckpt, "teacher checkpoint",
                                     stage_hint(teacher_config, "teacher"))
@@ -130,12 +148,10 @@ class SpectralDistiller(BaseDetector):
             self._check_amplifier_teacher(amplifier_ckpt, amplifier_config)
             self.provenance_sha256[1] = digest_tensor(amplifier_ckpt)
             self.frozen_files["amplifier"] = amplifier_ckpt
-        self._hide("teacher", teacher)
-        self._hide("amplifiers", amplifiers)
-        split = build_modality_split(self.distill_cfg, self.data_preprocessor, teacher,
-                                     self.student)
-        self._hide("modality_split", split)
-        self._hide("_renorm", None if split is not None else self._input_renormaliser(teacher))
+        self.hide("teacher", teacher)
+        self.hide("amplifiers", amplifiers)
+        self.hide("router", build_input_router(self.distill_cfg, self.data_preprocessor, teacher,
+                                               self.student))
 
         s_ch, s_lv = _fpn_channels(self.student, "student")
         t_ch, t_lv = _fpn_channels(teacher, "teacher")
@@ -143,13 +159,18 @@ class SpectralDistiller(BaseDetector):
             raise ConfigError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
                               f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
         explicit_cfg = self.distill_cfg["explicit"]
-        self.explicit = None if explicit_cfg is None else MODELS.build(
+        explicit = None if explicit_cfg is None else MODELS.build(
             dict(explicit_cfg, student_channels=s_ch, teacher_channels=t_ch, num_levels=s_lv))
         self.amplifier_reads_raw = self._amplifier_reads_raw(s_ch, t_ch)
-        if self.explicit is None and amplifiers and not self.amplifier_reads_raw:
-            raise ConfigError("distill_cfg.explicit=None leaves no adapter for the amplifiers to "
-                              "read the student through (its channels differ from the "
+        if explicit is None and amplifiers and not self.amplifier_reads_raw:
+            raise ConfigError("distill_cfg.explicit=None leaves no connector for the amplifiers "
+                              "to read the student through (its channels differ from the "
                               "teacher's); keep an explicit stream or set amplifier_input='raw'")
+        # registered before the explicit loss: the parameter order of earlier checkpoints
+        # (adapter first, then the loss's own parameters) and of their optimizer state is kept
+        self.connector = None if explicit is None else self._build_connector(
+            explicit, s_ch, t_ch, s_lv)
+        self.explicit = explicit
         implicit_cfg = self.distill_cfg["implicit"]
         self.implicit = None if implicit_cfg is None else MODELS.build(implicit_cfg)
         if self.implicit is not None:
@@ -186,7 +207,8 @@ class SpectralDistiller(BaseDetector):
                               unexpected_keys, error_msgs) -> None:
         """On resume or ``load_from``: the teacher and amplifier files must still hold what the
         checkpoint was trained with (``distill_cfg.checkpoint_changes``); the digests of the
-        files in use are kept."""
+        files in use are kept. Keys of earlier releases are renamed first."""
+        upgrade_state_dict(state_dict, prefix)
         ours = self.provenance_sha256.clone()
         theirs = state_dict.get(prefix + "provenance_sha256")
         if theirs is not None and tuple(theirs.shape) == tuple(ours.shape):
@@ -215,113 +237,90 @@ class SpectralDistiller(BaseDetector):
             return same
         return choice == "raw"
 
-    # -- frozen, unregistered parts -------------------------------------------------------------
-    def _hide(self, name: str, value: object) -> None:
-        """Set an attribute that ``nn.Module`` does not register (no params, no state_dict)."""
-        object.__setattr__(self, name, value)
+    @staticmethod
+    def _build_connector(explicit: nn.Module, student_channels: int, teacher_channels: int,
+                         num_levels: int) -> nn.Module:
+        """The connector the explicit loss asks for, from the student's FPN channels to the
+        teacher's."""
+        wants = getattr(explicit, "connector_cfg", None)
+        if not callable(wants):
+            raise ConfigError(
+                f"distill_cfg.explicit: {type(explicit).__name__} has no connector_cfg(); an "
+                "explicit-stream loss subclasses ds2d2_mm.models.losses.StreamLoss and says "
+                "which connector it needs between student and teacher maps")
+        return MODELS.build(dict(wants(), in_channels=student_channels,
+                                 out_channels=teacher_channels, num_levels=num_levels))
 
-    def _hidden_modules(self) -> list[nn.Module]:
+    def upgrade_state_dict(self, state: dict) -> dict:
+        """A state dict of this model's own keys, checkpoint keys of earlier releases renamed
+        (for checks that compare keys before loading)."""
+        return upgrade_state_dict(dict(state))
+
+    # -- frozen, unregistered parts and what each model reads -----------------------------------
+    @property
+    def inner(self) -> BaseDetector:
+        """The student: it predicts and is exported."""
+        return self.student
+
+    def inner_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """What the student reads of a batch (all of it, or its modality)."""
+        return self.router.student_inputs(batch_inputs)
+
+    def hidden_modules(self) -> list[nn.Module]:
+        """The teacher and the amplifiers' heads and decomposers."""
         mods = [self.teacher] if "teacher" in self.__dict__ else []
         for amp in self.__dict__.get("amplifiers", []):
             mods += amp.modules()
         return mods
 
-    def _apply(self, fn: Callable, *args, **kwargs) -> SpectralDistiller:
-        """Device and dtype moves (``to``, ``cuda``, ...) reach the hidden teacher too."""
-        for m in self._hidden_modules():
-            m._apply(fn, *args, **kwargs)
-        return super()._apply(fn, *args, **kwargs)
-
-    def train(self, mode: bool = True) -> SpectralDistiller:
-        """The student follows ``mode``; teacher and amplifiers stay in eval mode."""
-        super().train(mode)
-        for m in self._hidden_modules():
-            m.eval()
-        return self
-
-    def _input_renormaliser(self, teacher: BaseDetector) -> tuple[Tensor, Tensor] | None:
-        """(scale, shift) mapping student-normalised inputs to the teacher's normalisation, or
-        ``None`` when both preprocessors normalise alike."""
-        sp, tp = self.data_preprocessor, teacher.data_preprocessor
-        enabled = [getattr(p, "_enable_normalize", False) for p in (sp, tp)]
-        if not all(enabled):
-            return None
-        if sp.mean.shape != tp.mean.shape:
-            raise ConfigError(
-                f"SpectralDistiller: the student's preprocessor normalises {sp.mean.shape[0]} "
-                f"bands, the teacher's {tp.mean.shape[0]}; student and teacher must read the "
-                "same bands (give both the same MultiBandDetDataPreprocessor mean/std)")
-        if torch.equal(sp.mean, tp.mean) and torch.equal(sp.std, tp.std):
-            return None
-        print_log("SpectralDistiller: teacher normalises inputs differently; inputs are mapped",
-                  logger="current")
-        return sp.std / tp.std, (sp.mean - tp.mean) / tp.std
-
-    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
-        """What the teacher reads of a batch ``(N, C, H, W)``: all of it, or its modality's
-        channels in its own normalisation (cross-modal)."""
-        split: ModalitySplit | None = self.modality_split
-        return batch_inputs if split is None else split.teacher_inputs(batch_inputs)
-
-    def student_inputs(self, batch_inputs: Tensor) -> Tensor:
-        """What the student reads of a batch ``(N, C, H, W)``: all of it, or its modality's
-        channels (cross-modal)."""
-        split: ModalitySplit | None = self.modality_split
-        return batch_inputs if split is None else split.student_inputs(batch_inputs)
-
     def teacher_feats(self, inputs: Tensor) -> list[Tensor]:
         """Teacher FPN levels (N, C_t, H_l, W_l) under ``no_grad``; ``inputs`` as the teacher
-        reads them (:meth:`teacher_inputs`)."""
+        reads them (``router.teacher_inputs``)."""
         with torch.no_grad():
-            if self._renorm is not None:
-                scale, shift = (t.to(inputs.device) for t in self._renorm)
-                inputs = inputs * scale + shift
             return list(self.teacher.extract_feat(inputs))
 
     # -- the detector API -----------------------------------------------------------------------
-    def extract_feat(self, batch_inputs: Tensor) -> tuple[Tensor, ...]:
-        """The student's features."""
-        return self.student.extract_feat(self.student_inputs(batch_inputs))
-
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
-        """Student task losses plus ``loss_exp_low``, ``loss_exp_high`` and
-        ``loss_imp_{full,high}_{cls,reg}``."""
-        sp = self.strategy.student_pass(self.student, self.student_inputs(batch_inputs),
+        """Student task losses plus the named terms of both streams: ``loss_exp_low``,
+        ``loss_exp_high`` and ``loss_imp_{full,high}_{cls,reg}`` (or the comparison method's)."""
+        router: InputRouter = self.router
+        sp = self.strategy.student_pass(self.student, router.student_inputs(batch_inputs),
                                         batch_data_samples)
-        feats_t = self.teacher_feats(self.teacher_inputs(batch_inputs))
+        feats_t = self.teacher_feats(router.teacher_inputs(batch_inputs))
         if len(sp.feats) != len(feats_t):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
+        connected = (None if self.connector is None
+                     else align_to(self.connector(sp.feats), feats_t))
         terms: dict[str, Tensor] = {}
-        adapted = None
         if self.explicit is not None:
-            adapted = align_to(self.explicit.adapter(sp.feats), feats_t)
             boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
-            terms.update(self.explicit(adapted, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
-        feats_amp = self.amplifier_feats(sp.feats, adapted, feats_t) if self.amplifiers else None
-        for amp in self.amplifiers:
-            weight = float(self.distill_cfg["amplifiers"][amp.name])
-            with torch.no_grad():
-                inputs_t = amp.inputs(feats_t)
-            kd = self.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t,
-                                         batch_data_samples, sp, self.kd_cls, self.kd_reg)
-            for key, value in kd.items():
-                terms[f"loss_imp_{amp.name}_{key}"] = weight * value
+            terms.update(self.explicit(connected, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
+        ctx = KDContext(samples=batch_data_samples, student_pass=sp, kd_cls=self.kd_cls,
+                        kd_reg=self.kd_reg, strategy=self.strategy, student=self.student,
+                        teacher=self.teacher)
+        if self.amplifiers:
+            feats_amp = self.amplifier_feats(sp.feats, connected, feats_t)
+            for amp in self.amplifiers:
+                weight = float(self.distill_cfg["amplifiers"][amp.name])
+                with torch.no_grad():
+                    inputs_t = amp.inputs(feats_t)
+                kd = self.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, ctx)
+                for key, value in kd.items():
+                    terms[f"loss_imp_{amp.name}_{key}"] = weight * value
         if self.implicit is not None:  # a prediction-level method in the amplifiers' place
-            terms.update(self.implicit(self.strategy, self.student, self.teacher,
-                                       align_to(sp.feats, feats_t), feats_t, batch_data_samples,
-                                       sp, self.kd_cls, self.kd_reg))
+            terms.update(self.implicit(ctx, align_to(sp.feats, feats_t), feats_t))
         losses = dict(sp.losses)
         losses.update(terms)
         self.check_finite(losses)
         return losses
 
-    def amplifier_feats(self, student: Sequence[Tensor], adapted: list[Tensor],
+    def amplifier_feats(self, student: Sequence[Tensor], connected: list[Tensor] | None,
                         teacher: list[Tensor]) -> list[Tensor]:
-        """What the amplifiers read of the student: its raw FPN maps (published; the 1x1 adapter
+        """What the amplifiers read of the student: its raw FPN maps (published; the connector
         belongs to the explicit stream), resized to the teacher's grids where they differ, or the
-        adapted maps when the channels differ (an extension). Each level (N, C_t, H_l, W_l)."""
-        return align_to(student, teacher) if self.amplifier_reads_raw else adapted
+        connected maps when the channels differ (an extension). Each level (N, C_t, H_l, W_l)."""
+        return align_to(student, teacher) if self.amplifier_reads_raw else connected
 
     def check_finite(self, losses: dict[str, Tensor | list[Tensor]]) -> None:
         """Name the non-finite loss terms (task and distillation) with the iteration, and raise
@@ -349,15 +348,6 @@ class SpectralDistiller(BaseDetector):
                 "optimizer steps instead")
         hub.update_info(TERMS_KEY, what)
 
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """The student's predictions."""
-        return self.student.predict(self.student_inputs(batch_inputs), batch_data_samples,
-                                    rescale=rescale)
 
-    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList | None = None):
-        """The student's raw head outputs."""
-        return self.student._forward(self.student_inputs(batch_inputs), batch_data_samples)
-
-
-__all__ = ["Amplifier", "SpectralDistiller", "merge_distill_cfg"]
+__all__ = ["Amplifier", "LEGACY_KEY_PREFIXES", "SpectralDistiller", "merge_distill_cfg",
+           "upgrade_state_dict"]

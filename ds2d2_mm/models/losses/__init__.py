@@ -1,18 +1,19 @@
-"""DS2D2 losses: the explicit spectral stream and the implicit (amplified) KD losses."""
+"""Losses, one module per family: the DS2D2 explicit stream (``DISWLoss``), the implicit stream's
+KD losses (``KDQualityFocalLoss``, ``KDKLDivLoss``, ``KDRotatedGDLoss``), and the feature-level
+comparison methods that can take the explicit stream's place (FitNet, FGD, PKD, MGD). The
+explicit-stream losses share :class:`~.stream_loss.StreamLoss`."""
 
-from ..connectors.feature_adapter import FeatureAdapter
 from .disw_loss import DISWLoss
-from .feature_kd import FGDLoss, FitNetLoss, GcBlock, MGDLoss, PKDLoss
-from .kd_losses import (
-    KDKLDivLoss,
-    KDQualityFocalLoss,
-    KDRotatedGDLoss,
-)
+from .fgd import FGDLoss, GcBlock
+from .fitnet import FitNetLoss
+from .kd_losses import KDKLDivLoss, KDQualityFocalLoss, KDRotatedGDLoss
+from .mgd import MGDLoss
+from .pkd import PKDLoss
+from .stream_loss import StreamLoss
 
 __all__ = [
     "DISWLoss",
     "FGDLoss",
-    "FeatureAdapter",
     "FitNetLoss",
     "GcBlock",
     "KDKLDivLoss",
@@ -20,4 +21,5 @@ __all__ = [
     "KDRotatedGDLoss",
     "MGDLoss",
     "PKDLoss",
+    "StreamLoss",
 ]

@@ -99,9 +99,10 @@ def test_single_modality_distiller_is_not_sliced():
     from ds2d2_testlib import make_batch, tiny_retinanet
 
     model = build(distiller_cfg(tiny_retinanet(), tiny_retinanet(width=16)))
-    assert model.modality_split is None
+    assert not model.router.cross_modal and model.router.renorm is None
     inputs, _ = make_batch(model)
-    assert model.student_inputs(inputs) is inputs and model.teacher_inputs(inputs) is inputs
+    assert model.router.student_inputs(inputs) is inputs
+    assert model.router.teacher_inputs(inputs) is inputs
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -149,8 +150,8 @@ def test_teacher_with_other_statistics_gets_mapped_inputs():
     x = torch.randn(1, 4, 32, 32)
     raw_rgb = x[:, :3] * torch.tensor(RGB_STD).view(1, 3, 1, 1) + torch.tensor(
         RGB_MEAN).view(1, 3, 1, 1)
-    torch.testing.assert_close(model.teacher_inputs(x), raw_rgb / 255.0)
-    torch.testing.assert_close(model.student_inputs(x), x[:, 3:])
+    torch.testing.assert_close(model.router.teacher_inputs(x), raw_rgb / 255.0)
+    torch.testing.assert_close(model.router.student_inputs(x), x[:, 3:])
 
 
 def test_student_config_alone_is_a_stock_one_band_detector():

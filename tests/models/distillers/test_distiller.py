@@ -46,8 +46,9 @@ def test_loss_terms_named_finite_and_gradients_reach_student_and_adapter_only(pa
     total(losses).backward()
     names_with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
     assert any(n.startswith("student.backbone") for n in names_with_grad)
-    assert any(n.startswith("explicit.adapter") for n in names_with_grad)
-    assert all(n.startswith(("student.", "explicit.")) for n, _ in model.named_parameters())
+    assert any(n.startswith("connector") for n in names_with_grad)
+    assert all(n.startswith(("student.", "connector.", "explicit."))
+               for n, _ in model.named_parameters())
     for module in [model.teacher, *(a.head for a in model.amplifiers)]:
         assert all(p.grad is None and not p.requires_grad for p in module.parameters())
 
@@ -59,7 +60,7 @@ def test_teacher_and_amplifiers_hidden_frozen_and_in_eval():
     assert all(not a.head.training for a in model.amplifiers)
     assert model.student.training
     keys = [k for k in model.state_dict() if k != "provenance_sha256"]  # the files' digests
-    assert keys and all(k.startswith(("student.", "explicit.")) for k in keys)
+    assert keys and all(k.startswith(("student.", "connector.", "explicit.")) for k in keys)
     assert not any("teacher" in k for k in keys)
     params = {id(p) for p in model.parameters()}
     assert not params & {id(p) for p in model.teacher.parameters()}
@@ -116,7 +117,7 @@ def test_disabled_streams_are_not_built_or_logged():
 
 def test_full_amplifier_kd_is_zero_when_student_equals_teacher():
     """With identical features, KD on the amplified predictions vanishes (it is a real gap)."""
-    from ds2d2_mm.models.distillers.strategies import SingleStageStrategy
+    from ds2d2_mm.models.distillers.strategies import KDContext, SingleStageStrategy
 
     model = build(retina_pair())
     model.train()
@@ -125,12 +126,12 @@ def test_full_amplifier_kd_is_zero_when_student_equals_teacher():
     feats_t = model.teacher_feats(inputs)
     head = model.amplifiers[0].head
     assert isinstance(model.strategy, SingleStageStrategy)
-    same = model.strategy.kd_losses(head, feats_t, feats_t, samples, sp, model.kd_cls,
-                                    model.kd_reg)
+    ctx = KDContext(samples=samples, student_pass=sp, kd_cls=model.kd_cls, kd_reg=model.kd_reg,
+                    strategy=model.strategy, student=model.student, teacher=model.teacher)
+    same = model.strategy.kd_losses(head, feats_t, feats_t, ctx)
     assert same["cls"].item() == pytest.approx(0.0, abs=1e-7)
     assert same["reg"].item() == pytest.approx(0.0, abs=1e-5)
-    other = model.strategy.kd_losses(head, [f * 3 for f in feats_t], feats_t, samples, sp,
-                                     model.kd_cls, model.kd_reg)
+    other = model.strategy.kd_losses(head, [f * 3 for f in feats_t], feats_t, ctx)
     assert other["cls"].item() > 1e-6
 
 

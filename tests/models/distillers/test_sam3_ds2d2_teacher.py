@@ -95,14 +95,14 @@ def test_sam3_teacher_is_found_through_the_self_distillation_wrapper(distiller):
     assert full.head is teacher.bbox_head  # the strategy found the wrapped RetinaNet's head
     high = next(a for a in distiller.amplifiers if a.name == "high")
     assert high.head is not teacher.bbox_head and high.decomposer is not None
-    assert distiller._renorm is not None  # SAM3 [-1, 1] vs ImageNet normalisation
+    assert distiller.router.renorm is not None  # SAM3 [-1, 1] vs ImageNet normalisation
     keys = [k for k in distiller.state_dict() if k != "provenance_sha256"]
-    assert all(k.startswith(("student.", "explicit.")) for k in keys)
+    assert all(k.startswith(("student.", "connector.", "explicit.")) for k in keys)
     assert not any("trunk" in k for k in keys)
-    assert distiller.explicit.adapter.convs[0].weight.shape[:2] == (32, 16)  # student 16 -> 32
+    assert distiller.connector.convs[0].weight.shape[:2] == (32, 16)  # student 16 -> 32
 
     inputs, _ = make_batch(distiller)
-    scale, shift = distiller._renorm
+    scale, shift = distiller.router.renorm
     pixels = inputs * distiller.data_preprocessor.std + distiller.data_preprocessor.mean
     sam3 = teacher.data_preprocessor
     torch.testing.assert_close(inputs * scale + shift, (pixels - sam3.mean) / sam3.std)

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from ds2d2_testlib import build, distiller_cfg, make_batch, tiny_retinanet
+from ds2d2_testlib import build, connector_of, distiller_cfg, make_batch, tiny_retinanet
 
 RTOL = dict(rtol=1e-4, atol=1e-6)
 IMG = (64, 48)  # (H, W) of the batch input
@@ -84,24 +84,27 @@ def test_fitnet_matches_formula_and_vanishes_with_identity_regressor():
     from ds2d2_mm.models.losses import FitNetLoss
 
     loss = FitNetLoss(student_channels=8, teacher_channels=16, num_levels=2, loss_weight=0.7)
+    adapter = connector_of(loss, 8, 16, 2)
     s, t = feats(8, 0), feats(16, 1)
-    out = loss(loss.adapter(s), t, BOXES, IMG)
+    out = loss(adapter(s), t, BOXES, IMG)
     ref = sum(((conv1x1(x, conv) - y) ** 2).sum() / y.numel()
-              for x, y, conv in zip(s, t, loss.adapter.convs, strict=True))
+              for x, y, conv in zip(s, t, adapter.convs, strict=True))
     torch.testing.assert_close(out["loss_fitnet"], 0.7 * ref, **RTOL)
 
     same = FitNetLoss(student_channels=8, teacher_channels=8, num_levels=2)
-    for conv in same.adapter.convs:
+    same_adapter = connector_of(same, 8, 8, 2)
+    assert len(same_adapter.convs) == 2  # the regressors exist also when the channels match
+    for conv in same_adapter.convs:
         torch.nn.init.zeros_(conv.bias)
         conv.weight.data.copy_(torch.eye(8)[:, :, None, None])
     t8 = feats(8, 2)
-    out = same(same.adapter(t8), t8, BOXES, IMG)["loss_fitnet"]
+    out = same(same_adapter(t8), t8, BOXES, IMG)["loss_fitnet"]
     assert out.item() == pytest.approx(0, abs=1e-12)
 
 
 # -- FGD -------------------------------------------------------------------------------------------
 def test_fgd_masks_follow_the_official_area_rule_cell_by_cell():
-    from ds2d2_mm.models.losses.feature_kd import fgd_masks
+    from ds2d2_mm.models.losses.fgd import fgd_masks
 
     for grid in GRIDS:
         fg, bg = fgd_masks(BOXES, IMG, grid)
@@ -115,7 +118,7 @@ def test_fgd_masks_follow_the_official_area_rule_cell_by_cell():
 
 
 def test_fgd_oriented_boxes_take_their_enclosing_rectangle():
-    from ds2d2_mm.models.losses.feature_kd import fgd_masks
+    from ds2d2_mm.models.losses.fgd import fgd_masks
 
     rotated = [torch.tensor([[24.0, 32.0, 20.0, 8.0, math.pi / 2]])]  # 8 wide, 20 tall on screen
     horizontal = [torch.tensor([[20.0, 22.0, 28.0, 42.0]])]
@@ -162,7 +165,7 @@ def test_fgd_matches_formula():
     randomise(loss.gc_teacher, 4)
     s, t = feats(8, 0), feats(16, 1)
     with torch.no_grad():
-        adapted = loss.adapter(s)
+        adapted = connector_of(loss, 8, 16, 2)(s)
         out = loss(adapted, t, BOXES, IMG)
     ref = fgd_reference(loss, adapted, t, BOXES, IMG)
     assert set(out) == set(ref)
@@ -178,8 +181,9 @@ def test_fgd_focal_and_attention_terms_vanish_when_student_equals_teacher():
     from ds2d2_mm.models.losses import FGDLoss
 
     loss = FGDLoss(student_channels=16, teacher_channels=16, num_levels=2)
+    assert not list(connector_of(loss, 16, 16, 2).parameters())  # equal channels: identity
     t = feats(16, 5)
-    out = loss(loss.adapter(t), t, BOXES, IMG)
+    out = loss(connector_of(loss, 16, 16, 2)(t), t, BOXES, IMG)
     for key in ("loss_fgd_fg", "loss_fgd_bg", "loss_fgd_mask"):
         assert out[key].item() == 0, key
     # both GcBlocks start as the identity, so the global term is zero at initialisation too
@@ -207,7 +211,7 @@ def test_pkd_matches_formula():
     assert loss.loss_weight == 10  # RetinaNet, MMRazor pkd_fpn_retina_x101_retina_r50_2x_coco.py
     s, t = feats(16, 0), feats(16, 1)
     s = [3 * x + 1 for x in s]  # magnitudes differ: PKD ignores them
-    out = loss(loss.adapter(s), t, BOXES, IMG)["loss_pkd"]
+    out = loss(connector_of(loss, 16, 16, 2)(s), t, BOXES, IMG)["loss_pkd"]
     ref = sum(((ref_standardise(x) - ref_standardise(y)) ** 2).sum() / y.numel() / 2
               for x, y in zip(s, t, strict=True))
     torch.testing.assert_close(out, 10 * ref, **RTOL)
@@ -246,7 +250,7 @@ def test_mgd_matches_formula_with_the_same_random_mask():
     assert (loss.alpha_mgd, loss.lambda_mgd) == (0.00002, 0.65)  # RetinaNet, yzd-v/MGD config
     s, t = feats(8, 0), feats(16, 1)
     with torch.no_grad():
-        adapted = loss.adapter(s)
+        adapted = connector_of(loss, 8, 16, 2)(s)
         torch.manual_seed(123)
         out = loss(adapted, t, BOXES, IMG)["loss_mgd"]
     torch.manual_seed(123)
@@ -313,11 +317,14 @@ def test_one_distillation_step_with_each_method(method):
     total.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for n, p in model.named_parameters() if n.startswith("student.backbone"))
-    # every parameter of the method (adapter, GcBlocks, generation block) takes part
-    method_params = dict(model.explicit.named_parameters())
+    # every parameter of the method (its align convs in the connector, GcBlocks, generation
+    # block) takes part
+    method_params = {**{f"connector.{n}": p for n, p in model.connector.named_parameters()},
+                     **dict(model.explicit.named_parameters())}
     assert method_params and all(p.grad is not None for p in method_params.values()), [
         n for n, p in method_params.items() if p.grad is None]
-    assert any(p.grad.abs().sum() > 0 for n, p in method_params.items() if "adapter" in n)
+    assert any(p.grad.abs().sum() > 0 for n, p in method_params.items()
+               if n.startswith("connector."))
     for part in ("gc_student", "gc_teacher", "generation"):
         grads = [p.grad for n, p in method_params.items() if n.startswith(part)]
         assert not grads or any(g.abs().sum() > 0 for g in grads), part

@@ -242,7 +242,7 @@ def test_retinanet_terms_equal_the_published_formulas():
     with torch.no_grad():
         x = list(student.extract_feat(inputs))
         t = list(teacher.extract_feat(inputs))
-        adapter = model.explicit.adapter.convs[0]
+        adapter = model.connector.convs[0]
         assert adapter.bias is None  # published: no bias
         a = [torch.einsum("oi,nihw->nohw", adapter.weight[:, :, 0, 0], f) for f in x]
     img_hw = tuple(inputs.shape[-2:])
@@ -288,7 +288,7 @@ def test_faster_rcnn_terms_equal_the_published_formulas():
     with torch.no_grad():
         x = list(model.student.extract_feat(inputs))
         t = list(model.teacher.extract_feat(inputs))
-        w = model.explicit.adapter.convs[0].weight[:, :, 0, 0]
+        w = model.connector.convs[0].weight[:, :, 0, 0]
         a = [torch.einsum("oi,nihw->nohw", w, f) for f in x]
     low, high = explicit_terms(a, t, [s.gt_instances.bboxes for s in samples],
                                tuple(inputs.shape[-2:]))
@@ -310,7 +310,7 @@ def test_amplifier_terms_do_not_depend_on_the_adapter_when_channels_match():
     inputs, samples = batch(model, size=96)
     before = model.loss(inputs, samples)
     with torch.no_grad():
-        model.explicit.adapter.convs[0].weight.mul_(-3.0)
+        model.connector.convs[0].weight.mul_(-3.0)
     after = model.loss(inputs, samples)
     for key in ("loss_imp_full_cls", "loss_imp_full_reg", "loss_imp_high_cls",
                 "loss_imp_high_reg"):
@@ -319,7 +319,7 @@ def test_amplifier_terms_do_not_depend_on_the_adapter_when_channels_match():
     # and the adapter gets no gradient from the implicit stream
     model.zero_grad()
     sum(after[k] for k in ("loss_imp_full_cls", "loss_imp_full_reg")).backward()
-    assert model.explicit.adapter.convs[0].weight.grad is None
+    assert model.connector.convs[0].weight.grad is None
     assert model.student.backbone.conv1.weight.grad is not None
 
 
@@ -337,10 +337,10 @@ def test_other_teacher_channels_feed_the_adapted_maps_and_raw_is_refused():
 
 def test_adapter_has_no_bias_unless_asked():
     plain = build(distiller_cfg(tiny_retinanet(), tiny_retinanet(width=16)))
-    assert plain.explicit.adapter.convs[0].bias is None
+    assert plain.connector.convs[0].bias is None
     biased = build(distiller_cfg(tiny_retinanet(), tiny_retinanet(width=16),
                                  explicit=dict(type="DISWLoss", adapter_bias=True)))
-    assert biased.explicit.adapter.convs[0].bias is not None
+    assert biased.connector.convs[0].bias is not None
 
 
 # ---------------------------------------------------------------------------------------------
