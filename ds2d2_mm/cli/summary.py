@@ -1,10 +1,15 @@
-"""Plain-text rendering of the converters' summary dictionaries (the data commands' output)."""
+"""The data commands' output: the converters' summary dictionaries as plain text, and the run of
+a converter as a command (its summary, or its error and exit code 1)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["format_summary"]
+from ds2d2_mm.utils.errors import DatasetError
+
+__all__ = ["format_summary", "run_converter"]
 
 _MAX_LISTED = 20
 
@@ -31,3 +36,23 @@ def _lines(value: Any, indent: int) -> list[str]:
 def format_summary(title: str, summary: dict) -> str:
     """``title`` followed by the summary as an indented list (long lists are shortened)."""
     return "\n".join([title, *_lines(summary, 1)])
+
+
+def run_converter(title: str, convert: Callable[[], dict], skipped: str = "images",
+                  also: tuple[type[Exception], ...] = ()) -> int:
+    """Run ``convert`` and print its summary under ``title``: exit code 0.
+
+    A ``DatasetError`` (a bad annotation or image file, naming it) and the exceptions in ``also``
+    print one error line on stderr instead: exit code 1. The ``DatasetError`` line adds how to go
+    on past such files (``--skip-bad``, which skips and counts the ``skipped``).
+    """
+    try:
+        summary = convert()
+    except DatasetError as err:
+        print(f"error: {err}\n(use --skip-bad to skip such {skipped})", file=sys.stderr)
+        return 1
+    except also as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(format_summary(title, summary))
+    return 0
