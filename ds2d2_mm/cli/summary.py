@@ -40,11 +40,15 @@ def format_summary(title: str, summary: dict) -> str:
 
 def run_converter(title: str, convert: Callable[[], dict], skipped: str = "images",
                   also: tuple[type[Exception], ...] = ()) -> int:
-    """Run ``convert`` and print its summary under ``title``: exit code 0.
+    """A converter run as a command: its summary on stdout and exit code 0, or one error on
+    stderr and exit code 1.
 
-    A ``DatasetError`` (a bad annotation or image file, naming it) and the exceptions in ``also``
-    print one error line on stderr instead: exit code 1. The ``DatasetError`` line adds how to go
-    on past such files (``--skip-bad``, which skips and counts the ``skipped``).
+    Args:
+        title: First line of the printed summary.
+        convert: Runs the conversion; returns its summary.
+        skipped: What ``--skip-bad`` skips (``images``, ``pairs``), named in the hint printed
+            after a ``DatasetError`` (a bad annotation or image file, which it names).
+        also: Further exceptions printed as a plain error line, without the hint.
     """
     try:
         summary = convert()
