@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+from typing import TYPE_CHECKING
 
 from mmengine.config import Config
 
 from ..utils.checkpoint import check_weight_files
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from mmengine.runner import Runner
+
 __all__ = ["add_launch_args", "check_amp", "check_checkpoint_fits", "check_distill_config",
-           "check_weight_files",
-           "init_scope", "load_config", "make_runs_safe", "mm_base_model", "parse_launch_args",
-           "prepare_config", "resume_checkpoint", "run_tool", "setup_cpu_distributed"]
+           "check_weight_files", "command_parser",
+           "init_scope", "load_config", "make_runs_safe", "mm_base_model", "parse_command_line",
+           "parse_launch_args", "prepare_config", "resume_checkpoint", "run_tool",
+           "runner_from_cfg", "setup_cpu_distributed"]
 
 
 def init_scope(cfg: Config) -> str:
@@ -85,6 +90,25 @@ def parse_launch_args(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
+
+
+def command_parser(description: str, config_help: str,
+                   work_dir_help: str) -> argparse.ArgumentParser:
+    """The parser of a train or test command with what both take first: the config and
+    ``--work-dir``. The command adds its own options, then parses with
+    :func:`parse_command_line`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", help=config_help)
+    parser.add_argument("--work-dir", help=work_dir_help)
+    return parser
+
+
+def parse_command_line(parser: argparse.ArgumentParser,
+                       argv: list[str] | None = None) -> argparse.Namespace:
+    """``argv`` parsed by ``parser`` with the options every MM tool shares added last
+    (:func:`add_launch_args`, :func:`parse_launch_args`)."""
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def prepare_config(args: argparse.Namespace) -> Config:
@@ -207,6 +231,16 @@ def setup_cpu_distributed(cfg: Config) -> bool:
                                  broadcast_buffers=False,
                                  find_unused_parameters=cfg.get("find_unused_parameters", False))
     return True
+
+
+def runner_from_cfg(cfg: Config) -> Runner:
+    """The runner of a checked config: the process group of a distributed CPU run first
+    (:func:`setup_cpu_distributed`), then mmengine's ``Runner`` or the config's ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    setup_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
 
 
 def resume_checkpoint(cfg: Config) -> str | None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.cli.summary import format_summary
+from ds2d2_mm.cli.summary import run_converter
 from ds2d2_mm.datasets.converters.dior import DIOR_SPLITS, convert_dior
-from ds2d2_mm.utils.errors import DatasetError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,15 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        summary = convert_dior(args.root, args.out, args.splits, skip_bad=args.skip_bad,
-                               progress=not args.no_progress, nproc=args.nproc)
-    except DatasetError as err:
-        print(f"error: {err}\n(use --skip-bad to skip such images)", file=sys.stderr)
-        return 1
-    print(format_summary("DIOR -> COCO", summary))
-    return 0
-
+    return run_converter("DIOR -> COCO", lambda: convert_dior(
+        args.root, args.out, args.splits, skip_bad=args.skip_bad, progress=not args.no_progress,
+        nproc=args.nproc))
 
 
 def run(argv: list[str] | None = None) -> int:

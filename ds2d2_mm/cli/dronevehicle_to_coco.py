@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.cli.summary import format_summary
+from ds2d2_mm.cli.summary import run_converter
 from ds2d2_mm.datasets.converters.dronevehicle import (
     DRONEVEHICLE_SPLITS,
     LABEL_SETS,
     convert_dronevehicle,
 )
-from ds2d2_mm.utils.errors import DatasetError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,18 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        summary = convert_dronevehicle(args.root, args.out, args.splits, labels=args.labels,
-                                       crop_border=args.crop_border, skip_bad=args.skip_bad,
-                                       progress=not args.no_progress, nproc=args.nproc)
-    except DatasetError as err:
-        print(f"error: {err}\n(use --skip-bad to skip such pairs)", file=sys.stderr)
-        return 1
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(format_summary("DroneVehicle -> paired COCO", summary))
-    return 0
+    return run_converter("DroneVehicle -> paired COCO", lambda: convert_dronevehicle(
+        args.root, args.out, args.splits, labels=args.labels, crop_border=args.crop_border,
+        skip_bad=args.skip_bad, progress=not args.no_progress, nproc=args.nproc),
+        skipped="pairs", also=(ValueError,))
 
 
 def run(argv: list[str] | None = None) -> int:

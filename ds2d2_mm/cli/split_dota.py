@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ds2d2_mm.cli.summary import format_summary
+from ds2d2_mm.cli.summary import run_converter
 from ds2d2_mm.datasets.converters.dota_split import split_dota
-from ds2d2_mm.utils.errors import DatasetError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,16 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        summary = split_dota(args.src, args.out, size=args.size, gap=args.gap,
-                             iof_thr=args.iof_thr, nproc=args.nproc, coco_json=args.coco_json,
-                             skip_bad=args.skip_bad, progress=not args.no_progress)
-    except DatasetError as err:
-        print(f"error: {err}\n(use --skip-bad to skip such images)", file=sys.stderr)
-        return 1
-    print(format_summary("DOTA split", summary))
-    return 0
-
+    return run_converter("DOTA split", lambda: split_dota(
+        args.src, args.out, size=args.size, gap=args.gap, iof_thr=args.iof_thr, nproc=args.nproc,
+        coco_json=args.coco_json, skip_bad=args.skip_bad, progress=not args.no_progress))
 
 
 def run(argv: list[str] | None = None) -> int:

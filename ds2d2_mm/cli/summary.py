@@ -1,10 +1,15 @@
-"""Plain-text rendering of the converters' summary dictionaries (the data commands' output)."""
+"""The data commands' output: the converters' summary dictionaries as plain text, and the run of
+a converter as a command (its summary, or its error and exit code 1)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["format_summary"]
+from ds2d2_mm.utils.errors import DatasetError
+
+__all__ = ["format_summary", "run_converter"]
 
 _MAX_LISTED = 20
 
@@ -31,3 +36,27 @@ def _lines(value: Any, indent: int) -> list[str]:
 def format_summary(title: str, summary: dict) -> str:
     """``title`` followed by the summary as an indented list (long lists are shortened)."""
     return "\n".join([title, *_lines(summary, 1)])
+
+
+def run_converter(title: str, convert: Callable[[], dict], skipped: str = "images",
+                  also: tuple[type[Exception], ...] = ()) -> int:
+    """A converter run as a command: its summary on stdout and exit code 0, or one error on
+    stderr and exit code 1.
+
+    Args:
+        title: First line of the printed summary.
+        convert: Runs the conversion; returns its summary.
+        skipped: What ``--skip-bad`` skips (``images``, ``pairs``), named in the hint printed
+            after a ``DatasetError`` (a bad annotation or image file, which it names).
+        also: Further exceptions printed as a plain error line, without the hint.
+    """
+    try:
+        summary = convert()
+    except DatasetError as err:
+        print(f"error: {err}\n(use --skip-bad to skip such {skipped})", file=sys.stderr)
+        return 1
+    except also as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(format_summary(title, summary))
+    return 0

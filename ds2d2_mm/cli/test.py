@@ -11,31 +11,28 @@ import os
 import sys
 from pathlib import Path
 
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ds2d2_mm.apis.runner import (
-    add_launch_args,
     check_checkpoint_fits,
     check_weight_files,
-    parse_launch_args,
+    command_parser,
+    parse_command_line,
     prepare_config,
     run_tool,
-    setup_cpu_distributed,
+    runner_from_cfg,
 )
 from ds2d2_mm.utils.errors import CheckpointError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line of the standard MM test tool."""
-    p = argparse.ArgumentParser(description="Test a detector with the ds2d2_mm plugin")
-    p.add_argument("config", help="test config file path")
+    p = command_parser("Test a detector with the ds2d2_mm plugin", "test config file path",
+                       "the dir to save the evaluation metrics")
     p.add_argument("checkpoint", help="checkpoint file")
-    p.add_argument("--work-dir", help="the dir to save the evaluation metrics")
     p.add_argument("--out", help="dump raw predictions to this pickle file")
     p.add_argument("--metrics-json", help="also write the returned metrics to this json file")
-    add_launch_args(p)
-    return parse_launch_args(p, argv)
+    return parse_command_line(p, argv)
 
 
 def build_runner(args: argparse.Namespace) -> Runner:
@@ -45,12 +42,11 @@ def build_runner(args: argparse.Namespace) -> Runner:
         raise CheckpointError(f"checkpoint not found: {args.checkpoint}")
     cfg.load_from = args.checkpoint
     check_weight_files(cfg.to_dict(), training=False)
-    setup_cpu_distributed(cfg)
     if args.out:
         from mmengine.evaluator import DumpResults
 
         runner_out = DumpResults(out_file_path=args.out)
-    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    runner = runner_from_cfg(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, "checkpoint")
     if args.out:
         runner.test_evaluator.metrics.append(runner_out)
@@ -65,7 +61,6 @@ def main(argv: list[str] | None = None) -> dict:
         Path(args.metrics_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.metrics_json).write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
-
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -15,29 +15,27 @@ import argparse
 import sys
 
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ds2d2_mm.apis.runner import (
-    add_launch_args,
     check_amp,
     check_checkpoint_fits,
     check_distill_config,
     check_weight_files,
+    command_parser,
     make_runs_safe,
-    parse_launch_args,
+    parse_command_line,
     prepare_config,
     resume_checkpoint,
     run_tool,
-    setup_cpu_distributed,
+    runner_from_cfg,
 )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line of the standard MM train tool."""
-    p = argparse.ArgumentParser(description="Train a detector with the ds2d2_mm plugin")
-    p.add_argument("config", help="train config file path")
-    p.add_argument("--work-dir", help="the dir to save logs and models")
+    p = command_parser("Train a detector with the ds2d2_mm plugin", "train config file path",
+                       "the dir to save logs and models")
     p.add_argument("--amp", action="store_true", help="automatic mixed precision (fp16)")
     p.add_argument("--auto-scale-lr", action="store_true",
                    help="scale the lr from auto_scale_lr.base_batch_size to the run's batch")
@@ -46,8 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--accept-changed-checkpoints", action="store_true",
                    help="go on when a teacher or amplifier file differs from the one the "
                         "checkpoint being resumed (or the amplifier stage) was trained with")
-    add_launch_args(p)
-    return parse_launch_args(p, argv)
+    return parse_command_line(p, argv)
 
 
 def build_runner(args: argparse.Namespace) -> Runner:
@@ -73,8 +70,7 @@ def build_runner(args: argparse.Namespace) -> Runner:
     check_distill_config(cfg)
     check_amp(cfg)
     check_weight_files(cfg.to_dict())
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    runner = runner_from_cfg(cfg)
     resume = resume_checkpoint(cfg)
     if resume is not None:
         check_checkpoint_fits(runner.model, resume, "checkpoint to resume from")
@@ -84,7 +80,6 @@ def build_runner(args: argparse.Namespace) -> Runner:
 def main(argv: list[str] | None = None) -> None:
     """Build the runner and train."""
     build_runner(parse_args(argv)).train()
-
 
 
 def run(argv: list[str] | None = None) -> int:

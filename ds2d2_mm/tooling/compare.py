@@ -13,10 +13,18 @@ the baseline's.
 Each run is an ordinary ``python -m ds2d2_mm.cli.train`` / ``test`` command in its own work dir
 (``<work_root>/seed<k>/<config>``), with its output in ``<work dir>/run.log``; finished runs and
 scores are reused by a second call. Several runs go side by side with ``jobs`` (one thread each).
+
+The rows come from the bench folder itself: every config there declares, in a top-level
+``bench_row``, its line of the table (``bench_row = dict(name='FGD', group='method', order=40)``;
+rows sort by group, then ``order``) or its role (``bench_row = dict(role='teacher')`` or
+``'amplifier'``). A new method is one config dropped into the folder. The declaration is read
+from the file's own source with :mod:`ast` (nothing is executed or inherited); mmengine's
+``Config`` keeps the key as a plain value and the runner never reads it.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -29,21 +37,33 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from ..apis.export_student import export_student
-from ..utils.errors import StageError
+from ..utils.errors import ConfigError, StageError
+from ..utils.paths import shipped_config
 from .pipeline import Pipeline, Preset, data_root_options
 from .report import load_scalars
 from .runs import REPO, RunResult
 
-__all__ = ["COMPARE_PRESETS", "CompareBench", "ComparePreset", "Row", "RowResult",
-           "difference", "format_table", "summarise", "trainable_elements"]
+__all__ = ["BENCH_ROW_KEY", "COMPARE_PRESETS", "GROUPS", "ROLES", "Bench", "CompareBench",
+           "ComparePreset", "Row", "RowResult", "difference", "discover_bench", "format_table",
+           "read_bench_row", "summarise", "trainable_elements"]
 
 #: Metric keys of mmdet's CocoMetric, as the table's columns.
 METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "APs": "coco/bbox_mAP_s"}
+
+
+#: The table's groups, in its order.
+GROUPS = ("baseline", "ds2d2", "method", "ablation")
+#: Roles of the bench configs that are no row: the frozen parts every distilled row reads.
+ROLES = ("teacher", "amplifier")
+#: The top-level name under which a bench config declares its row or role.
+BENCH_ROW_KEY = "bench_row"
+_ROW_KEYS = ("name", "group", "order")
 
 
 @dataclass(frozen=True)
@@ -52,47 +72,180 @@ class Row:
 
     name: str
     config: str
-    group: str  # 'baseline', 'ds2d2', 'method' or 'ablation'
+    group: str  # one of GROUPS
 
 
 @dataclass(frozen=True)
-class ComparePreset:
-    """Teacher, amplifier and rows of one benchmark (configs below the shipped ``configs/``)."""
+class Bench:
+    """What a bench folder declares: its frozen parts and its rows, in table order."""
 
     teacher: str
     amplifier: str
     rows: tuple[Row, ...]
+
+
+def _literal(node: ast.expr, path: Path, key: str) -> object:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ConfigError(f"{path}: {key} must be a literal (a string or a number), got "
+                          f"{ast.unparse(node)!r}") from None
+
+
+def read_bench_row(path: str | os.PathLike) -> dict | None:
+    """The ``bench_row`` that a config file assigns at its top level, read from its source.
+
+    The value must be ``dict(key=literal, ...)`` or a ``{'key': literal}`` literal; the file is
+    parsed, not executed, and its ``_base_`` files are not read.
+
+    Returns:
+        The declared keys and values, or ``None`` when the file assigns no ``bench_row``.
+
+    Raises:
+        ConfigError: the value is not such a dict, naming the file and the key.
+    """
+    path = Path(path)
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    value = None
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        if any(isinstance(t, ast.Name) and t.id == BENCH_ROW_KEY for t in targets):
+            value = node.value
+    if value is None:
+        return None
+    if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id == "dict" and not value.args
+            and all(kw.arg is not None for kw in value.keywords)):
+        return {kw.arg: _literal(kw.value, path, f"{BENCH_ROW_KEY}.{kw.arg}")
+                for kw in value.keywords}
+    if isinstance(value, ast.Dict) and all(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+        return {k.value: _literal(v, path, f"{BENCH_ROW_KEY}.{k.value}")
+                for k, v in zip(value.keys, value.values, strict=True)}
+    raise ConfigError(f"{path}: {BENCH_ROW_KEY} must be dict(name=..., group=..., order=...) or "
+                      f"dict(role=...) with literal values, got {ast.unparse(value)!r}")
+
+
+def _bench_entry(path: Path, declared: dict | None) -> tuple[str, int] | str:
+    """A validated declaration: ``(group, order)`` of a row, or the role of a frozen part."""
+    example = ("e.g. bench_row = dict(name='FGD', group='method', order=40), or "
+               "bench_row = dict(role='teacher') for a frozen part")
+    if declared is None:
+        raise ConfigError(f"{path}: no top-level {BENCH_ROW_KEY}; every config of a bench folder "
+                          f"declares its row of the table or its role, {example}")
+    if "role" in declared:
+        role = declared["role"]
+        if role not in ROLES:
+            raise ConfigError(f"{path}: {BENCH_ROW_KEY}.role must be one of {', '.join(ROLES)}, "
+                              f"got {role!r}")
+        extra = sorted(set(declared) - {"role"})
+        if extra:
+            raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{extra[0]}: a config with a role is no "
+                              "row of the table; give the role alone")
+        return role
+    unknown = sorted(set(declared) - set(_ROW_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{unknown[0]} is not a key of a row; its keys "
+                          f"are {', '.join(_ROW_KEYS)} (or role alone), {example}")
+    missing = [key for key in _ROW_KEYS if key not in declared]
+    if missing:
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{missing[0]} is missing, {example}")
+    name, group, order = (declared[key] for key in _ROW_KEYS)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.name must be a non-empty string, got "
+                          f"{name!r}")
+    if group not in GROUPS:
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.group must be one of {', '.join(GROUPS)}, "
+                          f"got {group!r}")
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.order must be an integer, got {order!r}")
+    return group, order
+
+
+def discover_bench(folder: str | os.PathLike) -> Bench:
+    """The frozen parts and the rows that the configs of a bench folder declare.
+
+    Args:
+        folder: A folder below the shipped configs (``configs/demo/bench``), or an absolute one.
+            The configs are named ``<folder>/<file>`` as given.
+
+    Returns:
+        The teacher, the amplifier and the rows, sorted by group (:data:`GROUPS`), then by
+        ``order``, then by file name.
+
+    Raises:
+        ConfigError: a config declares no row or role or a malformed one, two rows share a
+            name, or the folder lacks exactly one teacher, amplifier, baseline or DS2D2 row.
+    """
+    where = Path(folder)
+    directory = where if where.is_absolute() else shipped_config(where.as_posix())
+    files = sorted(directory.glob("*.py"))
+    if not files:
+        raise ConfigError(f"{directory}: no bench configs (*.py)")
+    roles: dict[str, list[str]] = {role: [] for role in ROLES}
+    rows: list[tuple[int, int, str, Row]] = []
+    named: dict[str, Path] = {}
+    for path in files:
+        declared = read_bench_row(path)
+        entry = _bench_entry(path, declared)
+        config = (where / path.name).as_posix()
+        if isinstance(entry, str):
+            roles[entry].append(config)
+            continue
+        group, order = entry
+        name = declared["name"]
+        if name in named:
+            raise ConfigError(f"{path}: {BENCH_ROW_KEY}.name {name!r} is the name of "
+                              f"{named[name]} too; give each row its own name")
+        named[name] = path
+        rows.append((GROUPS.index(group), order, path.name, Row(name, config, group)))
+    for role, configs in roles.items():
+        if len(configs) != 1:
+            raise ConfigError(f"{directory}: {len(configs)} configs declare "
+                              f"{BENCH_ROW_KEY} = dict(role={role!r}) ({', '.join(configs)}); "
+                              "a bench needs exactly one")
+    for group in ("baseline", "ds2d2"):
+        found = [r.config for *_, r in rows if r.group == group]
+        if len(found) != 1:
+            raise ConfigError(f"{directory}: {len(found)} rows of group {group!r} "
+                              f"({', '.join(found)}); a bench needs exactly one")
+    return Bench(teacher=roles["teacher"][0], amplifier=roles["amplifier"][0],
+                 rows=tuple(row for *_, row in sorted(rows, key=lambda r: r[:3])))
+
+
+@dataclass(frozen=True)
+class ComparePreset:
+    """A benchmark: the bench folder whose configs declare its rows (:func:`discover_bench`).
+
+    ``teacher``, ``amplifier`` and ``rows`` are read from the folder on first use.
+    """
+
+    bench: str  # below the shipped configs (configs/...), or an absolute folder
     work_root: str
     test_ann: str  # the held-out split's annotation file, relative to the data root
     synthetic_data: str | None = None
 
+    @cached_property
+    def _declared(self) -> Bench:
+        return discover_bench(self.bench)
 
-def _bench(name: str) -> str:
-    return f"configs/demo/bench/{name}.py"
+    @property
+    def teacher(self) -> str:
+        return self._declared.teacher
+
+    @property
+    def amplifier(self) -> str:
+        return self._declared.amplifier
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        return self._declared.rows
 
 
 COMPARE_PRESETS: dict[str, ComparePreset] = {
     "demo": ComparePreset(
-        teacher=_bench("teacher"),
-        amplifier=_bench("hfamp"),
-        rows=(
-            Row("baseline", _bench("baseline"), "baseline"),
-            Row("DS2D2", _bench("ds2d2"), "ds2d2"),
-            Row("FitNet", _bench("fitnet"), "method"),
-            Row("FGD", _bench("fgd"), "method"),
-            Row("PKD", _bench("pkd"), "method"),
-            Row("MGD", _bench("mgd"), "method"),
-            Row("CrossKD", _bench("crosskd"), "method"),
-            Row("prediction KD", _bench("predkd"), "method"),
-            Row("DS2D2, FFT bands", _bench("ablation_fft"), "ablation"),
-            Row("DS2D2, db2 wavelet", _bench("ablation_db2"), "ablation"),
-            Row("DS2D2, sym4 wavelet", _bench("ablation_sym4"), "ablation"),
-            Row("DS2D2, no DISW", _bench("ablation_no_disw"), "ablation"),
-            Row("DS2D2, explicit only", _bench("ablation_explicit_only"), "ablation"),
-            Row("DS2D2, implicit only", _bench("ablation_implicit_only"), "ablation"),
-            Row("DS2D2, full amplifier only", _bench("ablation_full_amp_only"), "ablation"),
-            Row("DS2D2, high amplifier only", _bench("ablation_high_amp_only"), "ablation"),
-        ),
+        bench="configs/demo/bench",
         work_root="work_dirs/compare",
         test_ann="annotations/test.json",
         synthetic_data="data/synthetic_aerial"),
@@ -139,8 +292,6 @@ def trainable_elements(checkpoint: Path) -> int:
 def _reads_amplifier(config: str) -> bool:
     """Whether a distiller config uses the amplifier stage's checkpoint (high amplifier on)."""
     from mmengine.config import Config
-
-    from ..utils.paths import shipped_config
 
     model = Config.fromfile(str(shipped_config(config))).model
     weights = model.get("distill_cfg", {}).get("amplifiers", {})

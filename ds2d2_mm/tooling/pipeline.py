@@ -48,97 +48,54 @@ class Preset:
     data_env: str | None = None
 
 
+def _demo(name: str, configs: str, data: str, variant: str = "rgb", data_env: str | None = None,
+          student: str | None = None) -> Preset:
+    """A recipe on the built-in data: configs ``configs/demo/retina_<stage>_<configs>.py``
+    (stages ``teacher``, ``hfamp``, ``student``, ``distill``; ``student`` replaces ``<configs>``
+    in the student's name where it differs), work dir ``work_dirs/<name>``, data generated into
+    ``data/synthetic_<data>``."""
+    stem = "configs/demo/retina"
+    return Preset(teacher=f"{stem}_teacher_{configs}.py", amplifier=f"{stem}_hfamp_{configs}.py",
+                  baseline=f"{stem}_student_{student or configs}.py",
+                  distill=f"{stem}_distill_{configs}.py", work_root=f"work_dirs/{name}",
+                  synthetic_data=f"data/synthetic_{data}", variant=variant, data_env=data_env)
+
+
+def _recipe(folder: str, detector: str, dataset: str) -> Preset:
+    """A recipe named ``<detector>_<dataset>``, its configs in ``configs/<folder>/`` by the
+    paper's names: ``<detector>_r101_<dataset>.py`` (teacher), ``_r101_hfamp_`` (amplifier),
+    ``_r18_`` (student baseline), ``_r101_r18_`` (distilled student)."""
+    stem = f"configs/{folder}/{detector}"
+    return Preset(teacher=f"{stem}_r101_{dataset}.py", amplifier=f"{stem}_r101_hfamp_{dataset}.py",
+                  baseline=f"{stem}_r18_{dataset}.py", distill=f"{stem}_r101_r18_{dataset}.py",
+                  work_root=f"work_dirs/{detector}_{dataset}")
+
+
 PRESETS: dict[str, Preset] = {
-    "demo": Preset(
-        teacher="configs/demo/retina_teacher_synthetic.py",
-        amplifier="configs/demo/retina_hfamp_synthetic.py",
-        baseline="configs/demo/retina_student_synthetic.py",
-        distill="configs/demo/retina_distill_synthetic.py",
-        work_root="work_dirs/demo",
-        synthetic_data="data/synthetic_aerial"),
+    "demo": _demo("demo", "synthetic", "aerial"),
     # the demo on 4-band rasters (R, G, B, NIR uint16 TIFFs of the same scenes, per-band
     # statistics): LoadMultiBandImage, MultiBandDetDataPreprocessor and in_channels=4 throughout
-    "rgbn_demo": Preset(
-        teacher="configs/demo/retina_teacher_rgbn.py",
-        amplifier="configs/demo/retina_hfamp_rgbn.py",
-        baseline="configs/demo/retina_student_rgbn.py",
-        distill="configs/demo/retina_distill_rgbn.py",
-        work_root="work_dirs/rgbn_demo",
-        synthetic_data="data/synthetic_rgbn",
-        variant="rgbn",
-        data_env="DS2D2_RGBN_ROOT"),
+    "rgbn_demo": _demo("rgbn_demo", "rgbn", "rgbn", variant="rgbn", data_env="DS2D2_RGBN_ROOT"),
     # cross-modal: an RGB teacher distilled into an infrared (1-band) student on the paired
     # variant (<split>/rgb/ + <split>/ir/); the baseline and the exported student are evaluated
     # on the infrared images alone, the teacher and the amplifier on the RGB ones
-    "paired_demo": Preset(
-        teacher="configs/demo/retina_teacher_paired.py",
-        amplifier="configs/demo/retina_hfamp_paired.py",
-        baseline="configs/demo/retina_student_paired_ir.py",
-        distill="configs/demo/retina_distill_paired.py",
-        work_root="work_dirs/paired_demo",
-        synthetic_data="data/synthetic_paired",
-        variant="paired",
-        data_env="DS2D2_PAIRED_ROOT"),
-    "retina_dior": Preset(
-        teacher="configs/ds2d2/retina_r101_dior.py",
-        amplifier="configs/ds2d2/retina_r101_hfamp_dior.py",
-        baseline="configs/ds2d2/retina_r18_dior.py",
-        distill="configs/ds2d2/retina_r101_r18_dior.py",
-        work_root="work_dirs/retina_dior"),
-    "faster_rcnn_dior": Preset(
-        teacher="configs/ds2d2/faster_rcnn_r101_dior.py",
-        amplifier="configs/ds2d2/faster_rcnn_r101_hfamp_dior.py",
-        baseline="configs/ds2d2/faster_rcnn_r18_dior.py",
-        distill="configs/ds2d2/faster_rcnn_r101_r18_dior.py",
-        work_root="work_dirs/faster_rcnn_dior"),
-    "retina_dota": Preset(
-        teacher="configs/ds2d2/retina_r101_dota.py",
-        amplifier="configs/ds2d2/retina_r101_hfamp_dota.py",
-        baseline="configs/ds2d2/retina_r18_dota.py",
-        distill="configs/ds2d2/retina_r101_r18_dota.py",
-        work_root="work_dirs/retina_dota"),
-    "faster_rcnn_dota": Preset(
-        teacher="configs/ds2d2/faster_rcnn_r101_dota.py",
-        amplifier="configs/ds2d2/faster_rcnn_r101_hfamp_dota.py",
-        baseline="configs/ds2d2/faster_rcnn_r18_dota.py",
-        distill="configs/ds2d2/faster_rcnn_r101_r18_dota.py",
-        work_root="work_dirs/faster_rcnn_dota"),
+    "paired_demo": _demo("paired_demo", "paired", "paired", variant="paired",
+                         data_env="DS2D2_PAIRED_ROOT", student="paired_ir"),
+    "retina_dior": _recipe("ds2d2", "retina", "dior"),
+    "faster_rcnn_dior": _recipe("ds2d2", "faster_rcnn", "dior"),
+    "retina_dota": _recipe("ds2d2", "retina", "dota"),
+    "faster_rcnn_dota": _recipe("ds2d2", "faster_rcnn", "dota"),
     # oriented boxes (mmrotate; this project's extension); their metric is DOTA mAP, so run
     # them with --no-report
-    "rotated_retina_dota": Preset(
-        teacher="configs/ds2d2/rotated_retina_r101_dota.py",
-        amplifier="configs/ds2d2/rotated_retina_r101_hfamp_dota.py",
-        baseline="configs/ds2d2/rotated_retina_r18_dota.py",
-        distill="configs/ds2d2/rotated_retina_r101_r18_dota.py",
-        work_root="work_dirs/rotated_retina_dota"),
+    "rotated_retina_dota": _recipe("ds2d2", "rotated_retina", "dota"),
     # SAR ships (mmrotate's SSDD / HRSID configs, one input band; this project's extension, no
     # published DS2D2 SAR values); rotated-COCO metric, so run them with --no-report
-    "oriented_rcnn_ssdd": Preset(
-        teacher="configs/sar/oriented_rcnn_r101_ssdd.py",
-        amplifier="configs/sar/oriented_rcnn_r101_hfamp_ssdd.py",
-        baseline="configs/sar/oriented_rcnn_r18_ssdd.py",
-        distill="configs/sar/oriented_rcnn_r101_r18_ssdd.py",
-        work_root="work_dirs/oriented_rcnn_ssdd"),
-    "oriented_rcnn_hrsid": Preset(
-        teacher="configs/sar/oriented_rcnn_r101_hrsid.py",
-        amplifier="configs/sar/oriented_rcnn_r101_hfamp_hrsid.py",
-        baseline="configs/sar/oriented_rcnn_r18_hrsid.py",
-        distill="configs/sar/oriented_rcnn_r101_r18_hrsid.py",
-        work_root="work_dirs/oriented_rcnn_hrsid"),
+    "oriented_rcnn_ssdd": _recipe("sar", "oriented_rcnn", "ssdd"),
+    "oriented_rcnn_hrsid": _recipe("sar", "oriented_rcnn", "hrsid"),
     # your own multi-band COCO folder: set data_root, bands and classes at the top of
     # configs/multiband/retina_r101_coco_multiband.py and write its band_stats.json first
-    "retina_coco_multiband": Preset(
-        teacher="configs/multiband/retina_r101_coco_multiband.py",
-        amplifier="configs/multiband/retina_r101_hfamp_coco_multiband.py",
-        baseline="configs/multiband/retina_r18_coco_multiband.py",
-        distill="configs/multiband/retina_r101_r18_coco_multiband.py",
-        work_root="work_dirs/retina_coco_multiband"),
-    "oriented_rcnn_dota": Preset(
-        teacher="configs/ds2d2/oriented_rcnn_r101_dota.py",
-        amplifier="configs/ds2d2/oriented_rcnn_r101_hfamp_dota.py",
-        baseline="configs/ds2d2/oriented_rcnn_r18_dota.py",
-        distill="configs/ds2d2/oriented_rcnn_r101_r18_dota.py",
-        work_root="work_dirs/oriented_rcnn_dota"),
+    "retina_coco_multiband": _recipe("multiband", "retina", "coco_multiband"),
+    "oriented_rcnn_dota": _recipe("ds2d2", "oriented_rcnn", "dota"),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,14 +16,18 @@ from ds2d2_testlib import REPO, build, load_config, make_batch, without_pretrain
 from ds2d2_mm.tooling.compare import (
     COMPARE_PRESETS,
     CompareBench,
+    ComparePreset,
     Row,
     RowResult,
     difference,
+    discover_bench,
     format_table,
     median_step_time,
+    read_bench_row,
     summarise,
     trainable_elements,
 )
+from ds2d2_mm.utils.errors import ConfigError
 
 BENCH = sorted((REPO / "configs" / "demo" / "bench").glob("*.py"))
 
@@ -31,6 +37,87 @@ def test_every_bench_config_is_a_row_or_a_frozen_part():
     used = {preset.teacher, preset.amplifier, *(r.config for r in preset.rows)}
     assert {str(p.relative_to(REPO)) for p in BENCH} == used
     assert len({r.name for r in preset.rows}) == len(preset.rows) == 16
+
+
+#: A method added by dropping one config into a bench folder.
+NEW_METHOD = """_base_ = ['./ds2d2.py']
+bench_row = dict(name='NewKD', group='method', order=75)
+model = dict(amplifier_config=None, amplifier_ckpt=None, distill_cfg=dict(
+    explicit=dict(_delete_=True, type='FitNetLoss'), amplifiers=dict(full=0.0, high=0.0)))
+"""
+
+
+def test_a_config_dropped_into_a_bench_folder_is_a_row(tmp_path):
+    from mmengine.config import Config
+
+    configs = tmp_path / "configs"
+    shutil.copytree(REPO / "configs", configs)  # the bench configs inherit from ../ and ../../
+    bench = configs / "demo" / "bench"
+    (bench / "newkd.py").write_text(NEW_METHOD)
+    preset = ComparePreset(bench=str(bench), work_root=str(tmp_path / "work"),
+                           test_ann="annotations/test.json")
+    shipped = [r.name for r in COMPARE_PRESETS["demo"].rows]
+    names = [r.name for r in preset.rows]
+    at = shipped.index("CrossKD") + 1  # order 75: after CrossKD (70), before prediction KD (80)
+    assert names == shipped[:at] + ["NewKD"] + shipped[at:]
+    row = preset.rows[at]
+    assert (row.config, row.group) == (f"{bench}/newkd.py", "method")
+    assert preset.teacher == f"{bench}/teacher.py" and preset.amplifier == f"{bench}/hfamp.py"
+    chosen = CompareBench(preset, rows=["NewKD"])
+    assert [r.name for r in chosen.rows] == ["baseline", "DS2D2", "NewKD"]
+    # mmengine's Config takes the key as a plain value (merged over ds2d2.py's declaration)
+    cfg = Config.fromfile(row.config)
+    assert cfg.bench_row == dict(name="NewKD", group="method", order=75)
+    assert cfg.model.distill_cfg.explicit.type == "FitNetLoss"
+
+
+def test_the_runner_ignores_the_row_declaration(tmp_path):
+    from ds2d2_mm.cli import train
+
+    config = REPO / "configs" / "demo" / "bench" / "baseline.py"
+    runner = train.build_runner(train.parse_args([str(config), "--work-dir", str(tmp_path)]))
+    assert runner.cfg.bench_row == read_bench_row(config)
+    assert type(runner.model).__name__ == "RetinaNet"
+
+
+@pytest.mark.parametrize(("line", "key", "says"), [
+    ("bench_row = dict(name='X', group='methods', order=1)", "bench_row.group", "one of"),
+    ("bench_row = dict(name='X', group='method')", "bench_row.order", "missing"),
+    ("bench_row = dict(name='X', group='method', order='1')", "bench_row.order", "integer"),
+    ("bench_row = dict(name='X', group='method', order=1, colour='red')", "bench_row.colour",
+     "not a key"),
+    ("bench_row = dict(name=NAME, group='method', order=1)", "bench_row.name", "literal"),
+    ("bench_row = dict(name='', group='method', order=1)", "bench_row.name", "non-empty"),
+    ("bench_row = {'name': 'X', 'group': 'method', 'order': True}", "bench_row.order",
+     "integer"),
+    ("bench_row = dict(role='student')", "bench_row.role", "one of"),
+    ("bench_row = dict(role='teacher', order=1)", "bench_row.order", "role alone"),
+    ("bench_row = ['X', 'method', 1]", "bench_row", "must be dict"),
+    ("model = dict()", "bench_row", "no top-level"),
+    ("bench_row = dict(name='FGD', group='method', order=1)", "bench_row.name", "fgd.py too"),
+], ids=lambda v: v if isinstance(v, str) and v.startswith("bench_row") else None)
+def test_a_malformed_row_declaration_is_refused_naming_file_and_key(tmp_path, line, key, says):
+    bench = tmp_path / "bench"
+    shutil.copytree(REPO / "configs" / "demo" / "bench", bench)
+    bad = bench / "zz_bad.py"
+    bad.write_text(f"_base_ = ['./ds2d2.py']\n{line}\n")
+    with pytest.raises(ConfigError) as err:
+        discover_bench(bench)
+    message = str(err.value)
+    assert message.startswith(f"{bad}: "), message
+    assert re.search(re.escape(key) + r"\b", message) and says in message, message
+
+
+def test_a_bench_needs_one_teacher_amplifier_baseline_and_ds2d2(tmp_path):
+    bench = tmp_path / "bench"
+    shutil.copytree(REPO / "configs" / "demo" / "bench", bench)
+    (bench / "teacher2.py").write_text("bench_row = dict(role='teacher')\n")
+    with pytest.raises(ConfigError, match=r"2 configs declare bench_row = dict\(role='teacher'\)"):
+        discover_bench(bench)
+    (bench / "teacher2.py").unlink()
+    (bench / "baseline.py").unlink()
+    with pytest.raises(ConfigError, match=r"0 rows of group 'baseline'"):
+        discover_bench(bench)
 
 
 @pytest.mark.parametrize("path", BENCH, ids=lambda p: p.name)

@@ -3,6 +3,7 @@
 # of 4; this head has 2 convs, so from conv 1 (this project's choice). KD losses as published
 # (KDQualityFocalLoss beta 1, GIoULoss), no explicit stream.
 _base_ = ['./ds2d2.py']
+bench_row = dict(name='CrossKD', group='method', order=70)
 model = dict(amplifier_config=None, amplifier_ckpt=None, distill_cfg=dict(
     explicit=None, amplifiers=dict(full=0.0, high=0.0),
     implicit=dict(type='CrossKD', weight=1.0, reused_teacher_head_idx=1)))

@@ -1,6 +1,7 @@
 # Comparison benchmark: DS2D2 with the demo's stream weights, chosen on the demo's val split
 # (not the published DIOR/DOTA values, which are for 256-channel FPNs and 24 epochs).
 _base_ = ['./baseline.py']
+bench_row = dict(name='DS2D2', group='ds2d2', order=20)
 model = dict(
     _delete_=True,
     type='SpectralDistiller',

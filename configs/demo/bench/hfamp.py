@@ -1,5 +1,6 @@
 # Comparison benchmark: the teacher's high-frequency amplifier stage.
 _base_ = ['./teacher.py']
+bench_row = dict(role='amplifier')
 model = dict(
     _delete_=True,
     type='HighFrequencyAmplifier',

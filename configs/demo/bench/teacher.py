@@ -3,6 +3,7 @@
 # R101 -> R18 pairs (equal FPN widths: the amplifiers read the raw student maps, and
 # CrossKD can pass student head maps to the teacher's head).
 _base_ = ['./baseline.py']
+bench_row = dict(role='teacher')
 model = dict(backbone=dict(base_channels=32), neck=dict(in_channels=[32, 64, 128, 256]))
 max_epochs = 12
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

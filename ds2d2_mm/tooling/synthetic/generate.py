@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,7 @@ __all__ = [
     "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
     "synthetic_dataset_is_complete",
+    "synthetic_params",
     "update_synthetic_dataset",
     "write_band_stats",
 ]
@@ -66,11 +68,31 @@ _SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
 _BASE_SPLITS = ("train", "val")
 
 
-def _params(num_train: int, num_val: int, img_size: int, seed: int,
-            num_test: int | None = None, variant: str = "rgb",
-            looks: float | None = None) -> dict:
-    """The marker's parameters; ``variant`` (and ``looks`` for SAR) only for a sensor variant,
-    so the RGB default's marker keeps its first-release bytes."""
+def synthetic_params(num_train: int = 240, num_val: int = 60, img_size: int = 192, seed: int = 0,
+                     num_test: int | None = None, variant: str = "rgb",
+                     looks: float | None = None) -> dict:
+    """The generator's parameters, checked, as the completion marker records them.
+
+    Every function of this module that makes or checks a dataset takes these, by position or
+    name, after ``out_dir``.
+
+    Args:
+        num_train: Training images.
+        num_val: Validation images.
+        img_size: Image side in pixels.
+        seed: Random seed; the same parameters give byte-identical files.
+        num_test: Held-out test images (``None``: as many as ``num_val``).
+        variant: ``rgb`` (the built-in dataset), ``sar``, ``rgbn`` or ``paired``
+            (:mod:`.variants`).
+        looks: Looks of the SAR speckle (``sar`` only; default :data:`DEFAULT_LOOKS`).
+
+    Returns:
+        The marker's ``params``; ``variant`` (and ``looks`` for SAR) only for a sensor variant,
+        so the RGB default's marker keeps its first-release bytes.
+
+    Raises:
+        ValueError: a parameter out of range, naming it.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if looks is not None and variant != "sar":
@@ -179,39 +201,28 @@ def write_band_stats(out: Path, split: str = "train") -> dict:
     return stats
 
 
-def generate_synthetic_dataset(
-    out_dir: str | os.PathLike,
-    num_train: int = 240,
-    num_val: int = 60,
-    img_size: int = 192,
-    seed: int = 0,
-    num_test: int | None = None,
-    variant: str = "rgb",
-    looks: float | None = None,
-) -> dict:
+def generate_synthetic_dataset(out_dir: str | os.PathLike, *args: Any, **kwargs: Any) -> dict:
     """Generates (or regenerates) the synthetic dataset under ``out_dir``.
 
     Args:
         out_dir: Dataset root (created when missing).
-        num_train: Training images.
-        num_val: Validation images.
-        img_size: Image side in pixels.
-        seed: Random seed; the same parameters give byte-identical files.
-        num_test: Held-out test images (``None``: as many as ``num_val``).
-        variant: ``rgb`` (the built-in dataset), ``sar``, ``rgbn`` or ``paired``
-            (:mod:`.variants`); give each its own ``out_dir``.
-        looks: Looks of the SAR speckle (``sar`` only; default :data:`DEFAULT_LOOKS`).
+        *args, **kwargs: The generator's parameters, by position or name: those of
+            :func:`synthetic_params` (num_train, num_val, img_size, seed, num_test, variant,
+            looks). Give each variant its own ``out_dir``.
 
     Returns:
         ``{"out_dir", "params", "splits": {split: {"images", "objects", "class_counts"}}}``.
     """
-    out = Path(out_dir)
-    params = _params(num_train, num_val, img_size, seed, num_test, variant, looks)
+    return _generate(Path(out_dir), synthetic_params(*args, **kwargs))
+
+
+def _generate(out: Path, params: dict) -> dict:
+    """Every split of the dataset with these (checked) parameters, the marker last."""
     (out / _MARKER).unlink(missing_ok=True)
     splits = {}
     for split in _SPLITS:
         splits[split] = _generate_split(out, split, params[f"num_{split}"], params)
-        if split == "train" and VARIANTS[variant].raster:
+        if split == "train" and VARIANTS[_variant_of(params)].raster:
             write_band_stats(out)
     atomic_write_json(out / _MARKER, {"params": params, "splits": splits}, indent=1)
     return {"out_dir": str(out), "params": params, "splits": splits}
@@ -230,59 +241,32 @@ def _add_test_split(out: Path, params: dict, marker: dict) -> dict:
     return {"out_dir": str(out), "params": params, "splits": splits}
 
 
-def synthetic_dataset_is_complete(
-    out_dir: str | os.PathLike,
-    num_train: int = 240,
-    num_val: int = 60,
-    img_size: int = 192,
-    seed: int = 0,
-    num_test: int | None = None,
-    variant: str = "rgb",
-    looks: float | None = None,
-) -> bool:
+def synthetic_dataset_is_complete(out_dir: str | os.PathLike, *args: Any, **kwargs: Any) -> bool:
     """Whether ``out_dir`` holds a complete dataset generated with exactly these parameters
-    (the variant and SAR looks included), its test split included (``num_test=None``: as many
-    test images as ``num_val``)."""
+    (those of :func:`synthetic_params`, the variant and SAR looks included), its test split
+    included (``num_test=None``: as many test images as ``num_val``)."""
     marker = _read_marker(Path(out_dir))
-    return marker is not None and marker.get("params") == _params(
-        num_train, num_val, img_size, seed, num_test, variant, looks)
+    return marker is not None and marker.get("params") == synthetic_params(*args, **kwargs)
 
 
-def ensure_synthetic_dataset(
-    out_dir: str | os.PathLike,
-    num_train: int = 240,
-    num_val: int = 60,
-    img_size: int = 192,
-    seed: int = 0,
-    num_test: int | None = None,
-    variant: str = "rgb",
-    looks: float | None = None,
-) -> Path:
-    """Returns ``out_dir`` after generating the dataset there unless it is already complete.
+def ensure_synthetic_dataset(out_dir: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
+    """Returns ``out_dir`` after generating the dataset there unless it is already complete
+    (the parameters: those of :func:`synthetic_params`).
 
     "Complete" means the marker written at the end of :func:`generate_synthetic_dataset` exists
     with the same parameters and generator version. When only the test split is missing (a
     dataset of the first release) or has another size, only the test split is generated.
     """
-    update_synthetic_dataset(out_dir, num_train, num_val, img_size, seed, num_test, variant, looks)
+    update_synthetic_dataset(out_dir, *args, **kwargs)
     return Path(out_dir)
 
 
-def update_synthetic_dataset(
-    out_dir: str | os.PathLike,
-    num_train: int = 240,
-    num_val: int = 60,
-    img_size: int = 192,
-    seed: int = 0,
-    num_test: int | None = None,
-    variant: str = "rgb",
-    looks: float | None = None,
-) -> dict | None:
+def update_synthetic_dataset(out_dir: str | os.PathLike, *args: Any, **kwargs: Any) -> dict | None:
     """:func:`ensure_synthetic_dataset`, returning what it generated: ``None`` when the dataset
     was complete, else the summary of :func:`generate_synthetic_dataset` (the splits kept from
     before included, as their marker recorded them)."""
     out = Path(out_dir)
-    params = _params(num_train, num_val, img_size, seed, num_test, variant, looks)
+    params = synthetic_params(*args, **kwargs)
     marker = _read_marker(out)
     if marker is not None and marker.get("params") == params:
         return None
@@ -290,5 +274,4 @@ def update_synthetic_dataset(
             and _without_test(marker["params"]) == _without_test(params)
             and all(split in marker.get("splits", {}) for split in _BASE_SPLITS)):
         return _add_test_split(out, params, marker)
-    return generate_synthetic_dataset(out, num_train, num_val, img_size, seed, num_test, variant,
-                                      looks)
+    return _generate(out, params)
