@@ -63,6 +63,13 @@ PREDICTION = {
         dict(type="GIoULoss", loss_weight=1.0),
         {"loss_pred_cls", "loss_pred_reg"}),
 }
+#: The official CrossKD students' FPN (both RetinaNet configs named above, neck
+#: add_extra_convs): P6 from P5. This project's CrossKD student keeps the baseline's (mmdet's
+#: RetinaNet, P6 from C5) so that every method trains one student; the README says so.
+CROSSKD_OFFICIAL_EXTRA_CONVS = "on_output"
+BASELINE_EXTRA_CONVS = "on_input"
+README = COMPARE / "README.md"
+
 #: Gap students: depth, ImageNet weights, FPN in_channels (the backbone's stage outputs).
 STUDENTS = {
     34: ("torchvision://resnet34", [64, 128, 256, 512]),
@@ -135,6 +142,19 @@ def test_prediction_method_has_its_published_values_and_no_explicit_stream(name)
     assert dc.explicit is None  # no explicit stream, no adapter parameters
 
 
+def test_crosskd_student_fpn_is_the_baselines_and_the_official_one_is_named():
+    baseline = load_config(R18_BASELINE).model.neck.add_extra_convs
+    assert baseline == BASELINE_EXTRA_CONVS
+    path = COMPARE / "retina_r101_r18_dior_crosskd.py"
+    assert load_config(path).model.student.neck.add_extra_convs == baseline
+    text = path.read_text()
+    assert f"'{CROSSKD_OFFICIAL_EXTRA_CONVS}'" in text
+    assert f"model.student.neck.add_extra_convs={CROSSKD_OFFICIAL_EXTRA_CONVS}" in text
+    readme = README.read_text()
+    assert f"add_extra_convs='{CROSSKD_OFFICIAL_EXTRA_CONVS}'" in readme
+    assert f"model.student.neck.add_extra_convs={CROSSKD_OFFICIAL_EXTRA_CONVS}" in readme
+
+
 def test_compare_schedule_is_the_baselines_but_for_its_lr():
     """The methods train on the distilled student's schedule; the baseline config carries the
     authors' baseline lr, and the README gives the option that puts it on the methods' one."""
@@ -142,7 +162,7 @@ def test_compare_schedule_is_the_baselines_but_for_its_lr():
     assert baseline["optim_wrapper"]["optimizer"].pop("lr") == 0.02
     assert student["optim_wrapper"]["optimizer"].pop("lr") == 0.005
     assert baseline == student
-    assert "--cfg-options optim_wrapper.optimizer.lr=0.005" in (COMPARE / "README.md").read_text()
+    assert "--cfg-options optim_wrapper.optimizer.lr=0.005" in README.read_text()
 
 
 @pytest.mark.parametrize("depth", sorted(STUDENTS))
