@@ -7,10 +7,11 @@
 # Published (the RetinaNet FitNet baseline of LutingWang/HEAD,
 # configs/_base_/models/fitnet_retina.py): a 1x1 conv on each of the 5 FPN levels, MSELoss
 # weight 1.0.
-# This project's choices: the DS2D2 DIOR setting of ../ds2d2/retina_r101_r18_dior.py (RetinaNet
-# R101 teacher -> R18 student, DIOR at 800 px) and its 24-epoch schedule shared with the student
-# baseline ../ds2d2/retina_r18_dior.py (lr 0.005 at a total batch of 16, no gradient clipping);
-# FitNet's loss takes the explicit stream's place and the implicit stream (amplifiers) is off.
+# This project's choices: the DS2D2 DIOR setting of ../ds2d2/retina_r101_r18_dior.py (RetinaNet R101
+# teacher -> R18 student, DIOR at 800 px) and its 24-epoch schedule (lr 0.005 at a total batch of
+# 16, the distilled student's; the baseline on it: ../ds2d2/retina_r18_dior.py --cfg-options
+# optim_wrapper.optimizer.lr=0.005, see README.md, no gradient clipping); FitNet's loss takes the
+# explicit stream's place and the implicit stream (amplifiers) is off.
 _base_ = ['../ds2d2/retina_r101_r18_dior.py']
 model = dict(
     amplifier_config=None,

@@ -7,11 +7,12 @@
 # Published (the official implementation, MMRazor
 # configs/distill/mmdet/pkd/pkd_fpn_retina_x101_retina_r50_2x_coco.py): loss_weight 10 on the
 # first four FPN levels (levels 0, 1, 2, 3).
-# This project's choices: the DS2D2 DIOR setting of ../ds2d2/retina_r101_r18_dior.py (RetinaNet
-# R101 teacher -> R18 student, DIOR at 800 px) and its 24-epoch schedule shared with the student
-# baseline ../ds2d2/retina_r18_dior.py (lr 0.005 at a total batch of 16); PKD takes the explicit
-# stream's place and the implicit stream (amplifiers) is off. Both FPNs have 256 channels, so
-# there is no adapter (as published).
+# This project's choices: the DS2D2 DIOR setting of ../ds2d2/retina_r101_r18_dior.py (RetinaNet R101
+# teacher -> R18 student, DIOR at 800 px) and its 24-epoch schedule (lr 0.005 at a total batch of
+# 16, the distilled student's; the baseline on it: ../ds2d2/retina_r18_dior.py --cfg-options
+# optim_wrapper.optimizer.lr=0.005, see README.md); PKD takes the explicit stream's place and the
+# implicit stream (amplifiers) is off. Both FPNs have 256 channels, so there is no adapter (as
+# published).
 _base_ = ['../ds2d2/retina_r101_r18_dior.py']
 model = dict(
     amplifier_config=None,

@@ -10,9 +10,10 @@
 # This project's choices: the classification term KDQualityFocalLoss with beta 0 (no quality
 # modulation: plain sigmoid BCE against the teacher's probabilities, the classic form) and
 # loss_weight 1.0; the implicit-stream weight 1.0; the DS2D2 DIOR setting of
-# ../ds2d2/retina_r101_r18_dior.py (RetinaNet R101 teacher -> R18 student, DIOR at 800 px) and
-# its 24-epoch schedule shared with the student baseline ../ds2d2/retina_r18_dior.py (lr 0.005 at
-# a total batch of 16); the explicit stream is dropped (explicit=None) and the amplifiers are off.
+# ../ds2d2/retina_r101_r18_dior.py (RetinaNet R101 teacher -> R18 student, DIOR at 800 px) and its
+# 24-epoch schedule (lr 0.005 at a total batch of 16, the distilled student's; the baseline on it:
+# ../ds2d2/retina_r18_dior.py --cfg-options optim_wrapper.optimizer.lr=0.005, see README.md); the
+# explicit stream is dropped (explicit=None) and the amplifiers are off.
 _base_ = ['../ds2d2/retina_r101_r18_dior.py']
 model = dict(
     amplifier_config=None,

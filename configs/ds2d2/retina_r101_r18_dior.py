@@ -17,3 +17,6 @@ model = dict(
         amplifiers=dict(full=1.0, high=1.0),
         kd_cls=dict(type='KDQualityFocalLoss', beta=1.0, loss_weight=1.0),
         kd_reg=dict(type='GIoULoss', loss_weight=1.0)))
+# published: the authors train the distilled student at lr 0.005 (PolarAid/DS2D2
+# configs/distillation/ds2d2_retinanet_r18_fpn_2x_dior.py), not the baseline's 0.02
+optim_wrapper = dict(optimizer=dict(lr=0.005))

@@ -20,6 +20,8 @@ HIGH_AMP_ONLY = DS2D2 / "ablations" / "retina_r101_r18_dior_high_amp_only.py"
 R101_TEACHER = DS2D2 / "retina_r101_dior.py"
 R101_CKPT = "work_dirs/retina_r101_dior/epoch_24.pth"
 R18_BASELINE = DS2D2 / "retina_r18_dior.py"
+#: The distilled student's config: its schedule (lr 0.005) is every comparison method's; the R18
+#: baseline differs from it in the lr alone (the authors' 0.02; test_published_configs.py).
 DS2D2_R18 = DS2D2 / "retina_r101_r18_dior.py"
 
 #: Feature-level methods in the explicit stream's place: the published RetinaNet values of each
@@ -61,6 +63,13 @@ PREDICTION = {
         dict(type="GIoULoss", loss_weight=1.0),
         {"loss_pred_cls", "loss_pred_reg"}),
 }
+#: The official CrossKD students' FPN (both RetinaNet configs named above, neck
+#: add_extra_convs): P6 from P5. This project's CrossKD student keeps the baseline's (mmdet's
+#: RetinaNet, P6 from C5) so that every method trains one student; the README says so.
+CROSSKD_OFFICIAL_EXTRA_CONVS = "on_output"
+BASELINE_EXTRA_CONVS = "on_input"
+README = COMPARE / "README.md"
+
 #: Gap students: depth, ImageNet weights, FPN in_channels (the backbone's stage outputs).
 STUDENTS = {
     34: ("torchvision://resnet34", [64, 128, 256, 512]),
@@ -104,7 +113,7 @@ def test_compare_config_is_the_ds2d2_setting_with_one_method(name):
     path = COMPARE / name
     cfg = load_config(path)
     model = cfg.model
-    assert non_model(path) == non_model(R18_BASELINE)  # 24-epoch schedule, data, runtime
+    assert non_model(path) == non_model(DS2D2_R18)  # 24-epoch schedule, data, runtime
     assert cfg.train_cfg.max_epochs == 24
     assert model.type == "SpectralDistiller"
     assert model.student.to_dict() == load_config(R18_BASELINE).model.to_dict()
@@ -133,6 +142,29 @@ def test_prediction_method_has_its_published_values_and_no_explicit_stream(name)
     assert dc.explicit is None  # no explicit stream, no adapter parameters
 
 
+def test_crosskd_student_fpn_is_the_baselines_and_the_official_one_is_named():
+    baseline = load_config(R18_BASELINE).model.neck.add_extra_convs
+    assert baseline == BASELINE_EXTRA_CONVS
+    path = COMPARE / "retina_r101_r18_dior_crosskd.py"
+    assert load_config(path).model.student.neck.add_extra_convs == baseline
+    text = path.read_text()
+    assert f"'{CROSSKD_OFFICIAL_EXTRA_CONVS}'" in text
+    assert f"model.student.neck.add_extra_convs={CROSSKD_OFFICIAL_EXTRA_CONVS}" in text
+    readme = README.read_text()
+    assert f"add_extra_convs='{CROSSKD_OFFICIAL_EXTRA_CONVS}'" in readme
+    assert f"model.student.neck.add_extra_convs={CROSSKD_OFFICIAL_EXTRA_CONVS}" in readme
+
+
+def test_compare_schedule_is_the_baselines_but_for_its_lr():
+    """The methods train on the distilled student's schedule; the baseline config carries the
+    authors' baseline lr, and the README gives the option that puts it on the methods' one."""
+    baseline, student = non_model(R18_BASELINE), non_model(DS2D2_R18)
+    assert baseline["optim_wrapper"]["optimizer"].pop("lr") == 0.02
+    assert student["optim_wrapper"]["optimizer"].pop("lr") == 0.005
+    assert baseline == student
+    assert "--cfg-options optim_wrapper.optimizer.lr=0.005" in README.read_text()
+
+
 @pytest.mark.parametrize("depth", sorted(STUDENTS))
 def test_gap_baseline_students(depth):
     ckpt, in_channels = STUDENTS[depth]
@@ -142,7 +174,7 @@ def test_gap_baseline_students(depth):
     assert model.backbone.init_cfg == dict(type="Pretrained", checkpoint=ckpt)
     assert model.neck.in_channels == in_channels
     assert model.bbox_head.num_classes == 20
-    assert non_model(path) == non_model(R18_BASELINE)
+    assert non_model(path) == non_model(DS2D2_R18)
     # everything else is the R18 baseline's
     r18 = load_config(R18_BASELINE).model.to_dict()
     mine = model.to_dict()
@@ -162,7 +194,7 @@ def test_gap_distillers_are_the_published_recipe_with_another_student(depth):
                 "distill_cfg"):
         assert model[key] == ref[key], key
     assert_published_ds2d2_weights(model.distill_cfg)
-    assert non_model(path) == non_model(R18_BASELINE)
+    assert non_model(path) == non_model(DS2D2_R18)
 
 
 def assert_published_ds2d2_weights(dc) -> None:
@@ -204,7 +236,7 @@ def test_x101_amplifier_and_distiller_point_at_the_x101_stages():
     assert model.amplifier_ckpt == "work_dirs/retina_x101_hfamp_dior/epoch_24.pth"
     assert model.distill_cfg == load_config(DS2D2_R18).model.distill_cfg
     assert_published_ds2d2_weights(model.distill_cfg)
-    assert non_model(GAP / "retina_x101_r18_dior.py") == non_model(R18_BASELINE)
+    assert non_model(GAP / "retina_x101_r18_dior.py") == non_model(DS2D2_R18)
 
 
 def test_published_claims_are_the_ones_checked_here():

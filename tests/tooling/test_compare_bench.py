@@ -169,6 +169,13 @@ def test_bench_methods_take_their_published_values(name):
         assert model.implicit.weight == implicit["weight"]
         # this project's: the bench head has 2 convs, the teacher's takes over after the first
         assert model.implicit.reused_teacher_head_idx == 1
+        # the bench baseline's FPN, not the official CrossKD students' (configs/compare/README.md)
+        from test_compare_configs import BASELINE_EXTRA_CONVS, CROSSKD_OFFICIAL_EXTRA_CONVS
+
+        bench = REPO / "configs/demo/bench"
+        baseline = load_config(bench / "baseline.py").model.neck.add_extra_convs
+        assert cfg["student"]["neck"]["add_extra_convs"] == baseline == BASELINE_EXTRA_CONVS
+        assert f"'{CROSSKD_OFFICIAL_EXTRA_CONVS}'" in (bench / f"{name}.py").read_text()
         assert (type(model.kd_cls).__name__, model.kd_cls.beta) == (kd_cls["type"], kd_cls["beta"])
         assert type(model.kd_reg).__name__ == kd_reg["type"]
     assert model.amplifiers == []

@@ -29,7 +29,9 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='annotations/trainval.json',
         data_prefix=dict(img=''),
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
+        # the authors' (PolarAid/DS2D2 configs/_base_/datasets/dior.py) and mmdet's COCO value:
+        # images with a side under 32 px are left out (none here: DIOR's images are all 800 x 800)
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline,
         backend_args=backend_args))
 val_dataloader = dict(

@@ -33,7 +33,10 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='trainval/hbb.json',
         data_prefix=dict(img='trainval/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
+        # the authors' (PolarAid/DS2D2 configs/_base_/datasets/dota.py) and mmdet's COCO value:
+        # images with a side under 32 px are left out (none of the patches that
+        # tools/data/split_dota.py cuts: it zero-pads them to 1024 x 1024)
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline,
         backend_args=backend_args))
 val_dataloader = dict(

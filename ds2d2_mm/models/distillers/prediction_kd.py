@@ -10,8 +10,9 @@ high=0)``); they reuse the family's KD losses and normalisation of
   probabilities, ``KDQualityFocalLoss(beta=0)``, and GIoU between decoded boxes).
 * :class:`CrossKD` (Wang et al., "CrossKD: Cross-Head Knowledge Distillation for Object
   Detection", CVPR 2024): the student head's intermediate maps after ``reused_teacher_head_idx``
-  convolutions are brought to the teacher's per-channel statistics and continued through the rest
-  of the teacher's head; these cross-head predictions mimic the teacher's. RetinaNet heads only.
+  convolutions (each with its activation) are brought to the teacher's per-channel statistics at
+  the same place and continued through the rest of the teacher's head; these cross-head
+  predictions mimic the teacher's. RetinaNet heads only.
 
 Each returns ``loss_<name>_cls`` and ``loss_<name>_reg`` scaled by ``weight``.
 """
@@ -77,20 +78,31 @@ class PredictionKD(_PredictionMethod):
 
 def match_channel_stats(student: Tensor, teacher: Tensor, eps: float = 1e-6) -> Tensor:
     """Each channel of ``student`` (N, C, H, W) standardised over (N, H, W) (unbiased std plus
-    ``eps``) and given the mean and unbiased std of the same channel of ``teacher``."""
-    dims = (0, 2, 3)
-    s_mean, s_std = student.mean(dim=dims, keepdim=True), student.std(dim=dims, keepdim=True)
-    t_mean, t_std = teacher.mean(dim=dims, keepdim=True), teacher.std(dim=dims, keepdim=True)
-    return (student - s_mean) / (s_std + eps) * t_std + t_mean
+    ``eps``) and given the mean and unbiased std of the same channel of ``teacher``.
+
+    The statistics are taken over the rows of the (C, N * H * W) view, as the official CrossKD
+    does: the same rounding as the official code (reducing over dims (0, 2, 3) instead moved the
+    float32 gradient by up to 2.5e-5 relative from it)."""
+    n, c, h, w = student.shape
+    s, t = student.transpose(0, 1).reshape(c, -1), teacher.transpose(0, 1).reshape(c, -1)
+    s_mean, s_std = s.mean(dim=1, keepdim=True), s.std(dim=1, keepdim=True)
+    t_mean, t_std = t.mean(dim=1, keepdim=True), t.std(dim=1, keepdim=True)
+    return ((s - s_mean) / (s_std + eps) * t_std + t_mean).reshape(c, n, h, w).transpose(0, 1)
 
 
 def _held(convs: nn.ModuleList, x: Tensor, idx: int) -> Tensor:
-    """Output of the ``idx``-th conv of ``convs`` before its activation (``x`` when idx = 0)."""
+    """The branch's map (N, C, H, W) after its first ``idx`` convs of ``convs``, each run whole
+    (conv, norm, activation): the output of conv ``idx`` after its activation, ``x`` itself (the
+    FPN map, no activation) when idx = 0.
+
+    This is the map the official CrossKD RetinaNet holds: it keeps the variable before calling
+    ``activate``, but mmcv's ``ConvModule`` builds its ReLU with ``inplace=True``, which overwrites
+    the kept tensor with its activation. Here the activation is computed, not relied on as a side
+    effect, so a head whose activation is not in place gives the same map.
+    """
     feat = x
-    for i in range(idx):
-        feat = convs[i](feat, activate=False)
-        if i + 1 < idx:
-            feat = convs[i].activate(feat)
+    for conv in convs[:idx]:
+        feat = conv(feat)
     return feat
 
 
@@ -100,10 +112,17 @@ def cross_head_predictions(student_head: nn.Module, teacher_head: nn.Module, idx
     """CrossKD's cross-head predictions of a RetinaNet head pair.
 
     Per level: the student head's classification and regression branches up to the output of
-    conv ``idx`` (before its activation), channel statistics matched to the teacher head's at the
-    same place (:func:`match_channel_stats`), ReLU (when ``idx > 0``), then the teacher's convs
-    ``idx..`` and its ``retina_cls`` / ``retina_reg``. Gradients reach the student through the
-    frozen teacher layers.
+    conv ``idx`` after its activation (the FPN map itself when ``idx = 0``; :func:`_held`), channel
+    statistics matched to the teacher head's at the same place (:func:`match_channel_stats`), ReLU
+    (when ``idx > 0``), then the teacher's convs ``idx..`` (each with its activation) and its
+    ``retina_cls`` / ``retina_reg``. Gradients reach the student through the frozen teacher
+    layers.
+
+    Args:
+        student_head, teacher_head: RetinaNet-style heads (``cls_convs``, ``reg_convs``,
+            ``retina_cls``, ``retina_reg``) of equal width at the reuse index.
+        idx: ``reused_teacher_head_idx``, 0 to the number of stacked convs.
+        feats_s, feats_t: Per level FPN maps (N, C, H_l, W_l) of student and teacher.
 
     Returns:
         Per level class logits (N, A * C, H_l, W_l) and deltas (N, A * 4, H_l, W_l).
@@ -134,8 +153,10 @@ class CrossKD(_PredictionMethod):
     """CrossKD for RetinaNet (Wang et al., CVPR 2024; official code jbwang1997/CrossKD,
     ``mmdet/models/detectors/crosskd_retinanet.py``).
 
-    The cross-head predictions (:func:`cross_head_predictions`) mimic the teacher's predictions on
-    the teacher's maps: classification with ``kd_cls`` on every anchor weighted by the student
+    The cross-head predictions (:func:`cross_head_predictions`: the student head's maps after
+    ``reused_teacher_head_idx`` convs and their activations, brought to the teacher's channel
+    statistics, through the rest of the teacher's head) mimic the teacher's predictions on the
+    teacher's maps: classification with ``kd_cls`` on every anchor weighted by the student
     assigner's label weights, regression with ``kd_reg`` between decoded boxes weighted by the
     teacher's top sigmoid score (zero where the label weight is zero), both divided by the number
     of positives.

@@ -20,6 +20,7 @@ from test_published_formulas import (
     sigmoid,
 )
 
+from ds2d2_mm.models.distillers.prediction_kd import cross_head_predictions
 from ds2d2_mm.utils.errors import ConfigError
 
 OFF = dict(explicit=None, amplifiers=dict(full=0.0, high=0.0))
@@ -61,11 +62,6 @@ def mimic_terms(cls_s, reg_s, cls_t, reg_t, label_weights, num_pos, anchors, bet
     return cls_sum / num_pos, float(reg_sum) / num_pos
 
 
-def conv(module, x):
-    """The 3x3 convolution of an mmcv ConvModule, without its activation."""
-    return F.conv2d(x, module.conv.weight, module.conv.bias, padding=1)
-
-
 def test_prediction_kd_equals_its_definition():
     cfg = distiller_cfg(retina(8), retina(16), implicit=dict(type="PredictionKD", weight=0.7),
                         kd_cls=dict(type="KDQualityFocalLoss", beta=0.0), **OFF)
@@ -91,56 +87,93 @@ def test_prediction_kd_equals_its_definition():
     assert model.student.bbox_head.retina_cls.weight.grad.abs().sum() > 0
 
 
-def cross_predictions(student_head, teacher_head, xs, xt):
-    """CrossKD by its definition with idx = 1 of a 2-conv head: the student's first conv
-    before ReLU, each channel standardised over (N, H, W) with the unbiased std + 1e-6 and given
-    the teacher's mean and std at the same place, ReLU, the teacher's second conv (with ReLU) and
-    its output conv."""
+#: Stacked convs of the CrossKD test heads: RetinaNet's 4, so every reuse index 0-4 is tried.
+CROSS_CONVS = 4
+
+
+def official_cross_predictions(student_head, teacher_head, idx, xs, xt):
+    """CrossKD's cross-head predictions as the official RetinaNet computes them (jbwang1997/
+    CrossKD, crosskd_retinanet.py), in float64: per branch, the map after ``idx`` convs of the
+    head, each conv followed by its ReLU (the official code keeps the conv's output before calling
+    ``activate``, but mmcv's ReLU is in place and overwrites it), the FPN map itself when
+    idx = 0; each channel standardised over (N, H, W) with the unbiased std + 1e-6 and given the
+    teacher's mean and std at the same place; ReLU when idx > 0; the teacher's convs idx.. (each
+    with ReLU) and its output conv."""
+    def w(module):
+        return module.conv.weight.double(), module.conv.bias.double()
+
     cls_out, reg_out = [], []
     for x, y in zip(xs, xt, strict=True):
         for convs_s, convs_t, final, out in (
                 (student_head.cls_convs, teacher_head.cls_convs, teacher_head.retina_cls, cls_out),
                 (student_head.reg_convs, teacher_head.reg_convs, teacher_head.retina_reg, reg_out)):
-            s, tt = conv(convs_s[0], x), conv(convs_t[0], y)
+            s, tt = x.double(), y.double()
+            for i in range(idx):
+                s = F.relu(F.conv2d(s, *w(convs_s[i]), padding=1))
+                tt = F.relu(F.conv2d(tt, *w(convs_t[i]), padding=1))
             aligned = torch.empty_like(s)
             for c in range(s.shape[1]):
                 sc, tc = s[:, c], tt[:, c]
                 aligned[:, c] = (sc - sc.mean()) / (sc.std() + 1e-6) * tc.std() + tc.mean()
-            feat = F.relu(conv(convs_t[1], F.relu(aligned)))
-            out.append(F.conv2d(feat, final.weight, final.bias, padding=1))
+            feat = F.relu(aligned) if idx > 0 else aligned
+            for i in range(idx, len(convs_t)):
+                feat = F.relu(F.conv2d(feat, *w(convs_t[i]), padding=1))
+            out.append(F.conv2d(feat, final.weight.double(), final.bias.double(), padding=1))
     return cls_out, reg_out
 
 
-def test_crosskd_equals_its_definition():
-    cfg = distiller_cfg(retina(8), retina(16),
-                        implicit=dict(type="CrossKD", weight=1.3, reused_teacher_head_idx=1),
+def not_in_place(head) -> None:
+    """Give every ConvModule of ``head`` a ReLU that is not in place (mmcv's is)."""
+    for module in head.modules():
+        if isinstance(getattr(module, "activate", None), torch.nn.ReLU):
+            module.activate = torch.nn.ReLU(inplace=False)
+
+
+@pytest.mark.parametrize("inplace", [True, False], ids=["inplace-relu", "relu"])
+@pytest.mark.parametrize("idx", range(CROSS_CONVS + 1))
+def test_crosskd_equals_the_official_definition(idx, inplace):
+    cfg = distiller_cfg(retina(8, CROSS_CONVS), retina(16, CROSS_CONVS),
+                        implicit=dict(type="CrossKD", weight=1.3, reused_teacher_head_idx=idx),
                         **OFF)
     model = build(cfg)
     perturb(model.teacher.bbox_head, 4)
     perturb(model.student.bbox_head, 5)
+    heads = (model.student.bbox_head, model.teacher.bbox_head)
+    relus = [m.activate for h in heads for m in h.modules() if hasattr(m, "activate")]
+    assert len(relus) == 4 * CROSS_CONVS and all(r.inplace for r in relus)  # mmcv's default
+    if not inplace:
+        for head in heads:
+            not_in_place(head)
     model.train()
     inputs, samples = boxes_batch(model)
     losses = model.loss(inputs, samples)
     with torch.no_grad():
         x = list(model.student.extract_feat(inputs))
         t = list(model.teacher.extract_feat(inputs))
-        cross_cls, cross_reg = cross_predictions(model.student.bbox_head, model.teacher.bbox_head,
-                                                 x, t)
+        cross_cls, cross_reg = official_cross_predictions(*heads, idx, x, t)
         cls_t, reg_t = model.teacher.bbox_head(t)
+        ours_cls, ours_reg = cross_head_predictions(*heads, idx, x, t)
+    for ours, ref in ((ours_cls, cross_cls), (ours_reg, cross_reg)):
+        for o, r in zip(ours, ref, strict=True):
+            assert torch.allclose(o.double(), r, rtol=1e-5, atol=1e-5 * float(r.abs().max()))
     lw, num_pos, anchors = targets(model.student.bbox_head, x, samples)
     assert (lw == 0).any()  # some anchors are ignored: the regression mask matters
     cls, reg = mimic_terms(cross_cls, cross_reg, cls_t, reg_t, lw, num_pos, anchors, beta=1,
                            reg_only_where_labelled=True)
-    assert float(losses["loss_crosskd_cls"]) == pytest.approx(1.3 * cls, rel=1e-4)
-    assert float(losses["loss_crosskd_reg"]) == pytest.approx(1.3 * reg, rel=1e-4)
+    assert float(losses["loss_crosskd_cls"]) == pytest.approx(1.3 * cls, rel=1e-5)
+    assert float(losses["loss_crosskd_reg"]) == pytest.approx(1.3 * reg, rel=1e-5)
     _, unmasked = mimic_terms(cross_cls, cross_reg, cls_t, reg_t, lw, num_pos, anchors, beta=1,
                               reg_only_where_labelled=False)
     assert unmasked != pytest.approx(reg, rel=1e-4)
-    # gradients reach the student's first head conv through the frozen teacher layers only
+    # gradients reach the student's head convs 1..idx (none when idx = 0) and its FPN maps,
+    # through the frozen teacher layers only
     sum(v for k, v in losses.items() if k.startswith("loss_crosskd")).backward()
     head = model.student.bbox_head
-    assert head.cls_convs[0].conv.weight.grad.abs().sum() > 0
-    assert head.cls_convs[1].conv.weight.grad is None and head.retina_cls.weight.grad is None
+    for convs in (head.cls_convs, head.reg_convs):
+        assert all(c.conv.weight.grad.abs().sum() > 0 for c in convs[:idx])
+        assert all(c.conv.weight.grad is None for c in convs[idx:])
+    assert head.retina_cls.weight.grad is None and head.retina_reg.weight.grad is None
+    assert model.student.neck.fpn_convs[0].conv.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
