@@ -8,7 +8,7 @@
 # outside the repo in $DS2D2_CACHE (default ~/.cache/ds2d2_mm) keyed by mmcv, torch, Python and
 # the build recipe.
 #
-# The build recipe (measured on 2 cores, see README): no debug info and -O1 (Python's build flags
+# The build recipe (measured on 2 cores, see docs/get_started.md): no debug info and -O1 (Python's build flags
 # would add -g -O3; -DNDEBUG and -fwrapv, which they also carry, are kept), and for CPU builds
 # the 77 op sources grouped into 8 unity translation units (tools/mmcv_unity.py), since parsing
 # torch's headers is most of each file's compile time. MMCV_CFLAGS overrides the flags.
