@@ -29,21 +29,17 @@ model = dict(
 # The SAM3 stage's unfreezing stages refer to its trunk; here backbone and neck stay frozen.
 custom_hooks = []
 find_unused_parameters = False
-# Only the head trains (starting from the teacher's): plain AdamW, no layer decay, 12 epochs as
-# for the R101 teacher's amplifier (configs/ds2d2/retina_r101_hfamp_dior.py).
+# Only the head trains (starting from the teacher's): the SAM3 stage's AdamW and autocast
+# (fp16, never .half(): the frozen trunk's RoPE tables stay complex; not bf16: mmcv's CUDA sigmoid
+# focal loss of the RetinaNet head has no bfloat16 kernel), without layer decay or accumulation;
+# 12 epochs as for the R101 teacher's amplifier (configs/ds2d2/retina_r101_hfamp_dior.py), the
+# SAM3 schedule's warm-up and cosine decay (configs/_base_/schedules/sam3_finetune.py).
 max_epochs = 12
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
-    # fp16 autocast (never .half(): the frozen trunk's RoPE tables stay complex), not bf16:
-    # mmcv's CUDA sigmoid focal loss of the RetinaNet head has no bfloat16 kernel
-    dtype='float16',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    clip_grad=dict(max_norm=1.0, norm_type=2))
+    dtype={{_base_.optim_wrapper.dtype}},
+    loss_scale={{_base_.optim_wrapper.loss_scale}},
+    optimizer={{_base_.optim_wrapper.optimizer}},
+    clip_grad={{_base_.optim_wrapper.clip_grad}})
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
-]

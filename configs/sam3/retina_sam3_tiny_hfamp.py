@@ -17,8 +17,9 @@ model = dict(
     decomposer='haar')
 custom_hooks = []
 find_unused_parameters = False
+# only the head trains: the tiny recipe's optimizer, without layer decay
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    clip_grad=dict(max_norm=1.0, norm_type=2))
+    optimizer={{_base_.optim_wrapper.optimizer}},
+    clip_grad={{_base_.optim_wrapper.clip_grad}})

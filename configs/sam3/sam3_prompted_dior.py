@@ -18,61 +18,54 @@
 #       model.bpe_path=checkpoints/bpe_simple_vocab_16e6.txt.gz
 # bpe_path=None takes the copy open_clip_torch ships (the sam3 extra installs it).
 # Data: DIOR in COCO format (tools/data), 800 x 800 images resized to SAM3's 1008 px.
-_base_ = ["mmdet::_base_/default_runtime.py"]
+_base_ = [
+    '../_base_/datasets/dior_sam3.py',  # DIOR, flips both ways (pipelines restated below)
+    '../_base_/schedules/sam3_finetune.py',  # AdamW, autocast, accumulation, warm-up + cosine
+]
 
-custom_imports = dict(imports=["ds2d2_mm"], allow_failed_imports=False)
+custom_imports = dict(imports=['ds2d2_mm'], allow_failed_imports=False)
 
 # ---------------------------------------------------------------- settings worth changing
-sam3_checkpoint = "checkpoints/sam3.pt"  # SAM3's released weights (local file)
-bpe_path = "checkpoints/bpe_simple_vocab_16e6.txt.gz"  # CLIP's vocabulary, next to sam3.pt
-arch = "sam3"
+sam3_checkpoint = 'checkpoints/sam3.pt'  # SAM3's released weights (local file)
+bpe_path = 'checkpoints/bpe_simple_vocab_16e6.txt.gz'  # CLIP's vocabulary, next to sam3.pt
+arch = 'sam3'
 img_size = 1008  # SAM3's input size
 num_trainable_blocks = 6  # last N of 32 ViT blocks
 max_epochs = 12
 stage2_begin, stage3_begin = 4, 8  # epochs (0-based): head alone, then both
 
-data_root = "data/DIOR/"
-train_ann = "annotations/trainval.json"
-val_ann = "annotations/test.json"
-img_prefix = ""
-dior_classes = (
-    "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam",
-    "expressway-service-area", "expressway-toll-station", "golffield", "groundtrackfield",
-    "harbor", "overpass", "ship", "stadium", "storagetank", "tenniscourt", "trainstation",
-    "vehicle", "windmill",
-)  # fmt: skip
 # DIOR runs words together; SAM3 reads text (ds2d2_mm.models.detectors.sam3_prompted.vocab.DIOR_PROMPTS)
 class_prompts = {
-    "baseballfield": "baseball field", "basketballcourt": "basketball court",
-    "expressway-service-area": "expressway service area",
-    "expressway-toll-station": "expressway toll station", "golffield": "golf field",
-    "groundtrackfield": "ground track field", "storagetank": "storage tank",
-    "tenniscourt": "tennis court", "trainstation": "train station",
+    'baseballfield': 'baseball field', 'basketballcourt': 'basketball court',
+    'expressway-service-area': 'expressway service area',
+    'expressway-toll-station': 'expressway toll station', 'golffield': 'golf field',
+    'groundtrackfield': 'ground track field', 'storagetank': 'storage tank',
+    'tenniscourt': 'tennis court', 'trainstation': 'train station',
 }  # fmt: skip
 
 # ProgressiveUnfreezeHook prefixes (ds2d2_mm.models.detectors.sam3_prompted.STAGE_PREFIXES)
 vit_prefixes = [
-    "sam3.backbone.vision_backbone.trunk",
-    "sam3.backbone.vision_backbone.spectral_adapter",
+    'sam3.backbone.vision_backbone.trunk',
+    'sam3.backbone.vision_backbone.spectral_adapter',
 ]
 head_prefixes = [
-    "sam3.transformer.decoder.bbox_embed",
-    "sam3.transformer.decoder.presence_token",
-    "sam3.transformer.decoder.presence_token_head",
-    "sam3.transformer.decoder.presence_token_out_norm",
-    "sam3.dot_prod_scoring",
-    "sam3.segmentation_head",
+    'sam3.transformer.decoder.bbox_embed',
+    'sam3.transformer.decoder.presence_token',
+    'sam3.transformer.decoder.presence_token_head',
+    'sam3.transformer.decoder.presence_token_out_norm',
+    'sam3.dot_prod_scoring',
+    'sam3.segmentation_head',
 ]
 all_prefixes = vit_prefixes + head_prefixes
 
 # ---------------------------------------------------------------- model
 model = dict(
-    type="Sam3PromptedDetector",
+    type='Sam3PromptedDetector',
     arch=arch,
     checkpoint=sam3_checkpoint,
     bpe_path=bpe_path,
     img_size=img_size,
-    classes=dior_classes,
+    classes={{_base_.dataset_type}},  # DIORDataset: its METAINFO classes, in label order
     class_prompts=class_prompts,
     num_trainable_blocks=num_trainable_blocks,
     train_head=True,
@@ -81,98 +74,53 @@ model = dict(
     max_per_img=100,
     # SAM3's normalisation: RGB, mean 0.5 and std 0.5 on [0, 1]
     data_preprocessor=dict(
-        type="DetDataPreprocessor", mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True,
+        type='DetDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True,
         pad_size_divisor=1,
     ),  # fmt: skip
 )
 
 # ---------------------------------------------------------------- data
-backend_args = None
+# SAM3 reads S x S images: resized without keeping the aspect ratio (all images share one shape,
+# so no aspect-ratio batching)
 train_pipeline = [
-    dict(type="LoadImageFromFile", backend_args=backend_args),
-    dict(type="LoadAnnotations", with_bbox=True),
-    dict(type="Resize", scale=(img_size, img_size), keep_ratio=False),
-    dict(type="RandomFlip", prob=[0.25, 0.25], direction=["horizontal", "vertical"]),
-    dict(type="PackDetInputs"),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='RandomFlip', prob=[0.25, 0.25], direction=['horizontal', 'vertical']),
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile", backend_args=backend_args),
-    dict(type="Resize", scale=(img_size, img_size), keep_ratio=False),
-    dict(type="LoadAnnotations", with_bbox=True),
-    dict(
-        type="PackDetInputs",
-        meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"),
-    ),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=True),
-    dataset=dict(
-        type="DIORDataset",
-        data_root=data_root,
-        ann_file=train_ann,
-        data_prefix=dict(img=img_prefix),
-        filter_cfg=dict(filter_empty_gt=True, min_size=1),
-        pipeline=train_pipeline,
-        backend_args=backend_args,
-    ),
-)
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type="DefaultSampler", shuffle=False),
-    dataset=dict(
-        type="DIORDataset",
-        data_root=data_root,
-        ann_file=val_ann,
-        data_prefix=dict(img=img_prefix),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args,
-    ),
-)
+train_dataloader = dict(batch_sampler=None, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type="CocoMetric", ann_file=data_root + val_ann, metric="bbox", backend_args=backend_args
-)
-test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- schedule
 # SAM3's fine-tuning recipe (roboflow_v100_full_ft): AdamW, weight decay 0.1, lr 8e-5 for the
 # transformer side and 2.5e-5 for the vision backbone (lr_scale 0.1), gradient clip 0.1, bf16.
-# 2 images per GPU x 8 GPUs x 2 accumulated steps = 32 images per optimizer step.
 optim_wrapper = dict(
-    type="AmpOptimWrapper",
-    dtype="bfloat16",
-    accumulative_counts=2,
-    optimizer=dict(type="AdamW", lr=8e-5, betas=(0.9, 0.999), weight_decay=0.1),
+    dtype='bfloat16',
+    optimizer=dict(lr=8e-5, weight_decay=0.1),
     clip_grad=dict(max_norm=0.1, norm_type=2),
     paramwise_cfg=dict(
         custom_keys={
-            "sam3.backbone.vision_backbone.trunk": dict(lr_mult=2.5e-5 / 8e-5),
+            'sam3.backbone.vision_backbone.trunk': dict(lr_mult=2.5e-5 / 8e-5),
             # the new adapter learns at the transformer side's rate, without weight decay on gamma
-            "sam3.backbone.vision_backbone.spectral_adapter.gamma": dict(decay_mult=0.0),
+            'sam3.backbone.vision_backbone.spectral_adapter.gamma': dict(decay_mult=0.0),
         },
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
     ),
 )
-param_scheduler = [
-    dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type="CosineAnnealingLR", by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
-]  # fmt: skip
-train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=2)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
-
+train_cfg = dict(max_epochs=max_epochs)
 custom_hooks = [
     dict(
-        type="ProgressiveUnfreezeHook",
+        type='ProgressiveUnfreezeHook',
         by_epoch=True,
         stages=[
             dict(begin=0, trainable=vit_prefixes),
@@ -181,8 +129,4 @@ custom_hooks = [
         ],
     ),
 ]
-default_hooks = dict(checkpoint=dict(type="SafeCheckpointHook", interval=2, max_keep_ckpts=3))
-# stages freeze modules after DDP wrapped the model; the segmentation head gets no gradient
-# without masks
-find_unused_parameters = True
-auto_scale_lr = dict(enable=False, base_batch_size=32)
+# the segmentation head gets no gradient without masks (find_unused_parameters: the schedule's)

@@ -3,11 +3,7 @@
     ds2d2-export-sam3-trunk work_dirs/retina_sam3_dior/epoch_24.pth \\
         --base checkpoints/sam3.pt --out checkpoints/sam3_dior.pt
 
-With ``--base`` (recommended) the output is the original checkpoint with its trunk weights
-replaced: the same keys, shapes, dtypes and layout (``{"model": ...}`` or flat), so SAM3's own
-builder (``build_sam3_image_model(checkpoint_path=...)``) and its prompted segmentation load it
-unchanged. Without ``--base`` only the trunk is written, under the key prefix
-``detector.backbone.vision_backbone.trunk.``, its RoPE tables left out (SAM3 recomputes them).
+The export and the file it writes: :mod:`ds2d2_mm.apis.sam3.export_trunk`.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ original weights (the config's ``model.backbone.checkpoint`` / ``model.checkpoin
 SAM3's mean = std = 127.5 for a full model) and prints per-image cosine similarity and linear
 CKA of the trunk outputs, their mean and min, and PASS / FAIL against the threshold (default
 0.95). Exit code 0 on PASS, 1 on FAIL, 2 on a usage error.
+
+The runs themselves: :mod:`ds2d2_mm.apis.sam3.retention_run`; this module reads the command
+line and the config, and prints.
 """
 
 from __future__ import annotations
@@ -38,35 +41,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
-def list_images(folder: str, num: int) -> list[str]:
-    """The first ``num`` image files of ``folder`` in name order."""
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"image folder not found: {folder!r}")
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder!r}")
-    return [os.path.join(folder, n) for n in names[:num]]
-
-
-def load_image(path: str, img_size: int, mean: Tensor, std: Tensor) -> Tensor:
-    """(1, 3, H, W) RGB image, longest side ``img_size`` (aspect kept), normalised."""
-    import mmcv
-
-    image = mmcv.imread(path, channel_order="rgb")
-    if image is None:
-        raise OSError(f"could not read image {path!r}")
-    image = mmcv.imrescale(image, (img_size, img_size))
-    tensor = torch.from_numpy(image).permute(2, 0, 1).float()
-    return ((tensor - mean[:, None, None]) / std[:, None, None])[None]
+def _error(message: str) -> int:
+    """Print a usage error; its exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,21 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "outputs":
         return main_outputs(args)
     if args.prompts or args.coco:
-        print("error: --prompts / --coco belong to --mode outputs", file=sys.stderr)
-        return 2
+        return _error("--prompts / --coco belong to --mode outputs")
     return main_features(args)
+
+
+def _original(args: argparse.Namespace, model_cfg: Any, key: str) -> str | None:
+    """The original sam3.pt: ``--original``, else the config's ``model.<key>``."""
+    return args.original or model_cfg.get(key)
 
 
 def main_features(args: argparse.Namespace) -> int:
     """The trunk-feature mode (cosine similarity and linear CKA)."""
     from mmengine.config import Config
 
-    from ds2d2_mm.apis.sam3.trunk_retention import compare_trunks
-    from ds2d2_mm.models.backbones.sam3_trunk import (
-        build_sam3_trunk,
-        load_sam3_trunk,
-        trunk_state_from_training_checkpoint,
-    )
+    from ds2d2_mm.apis.sam3.retention_run import list_images, load_trunks, trunk_retention
     from ds2d2_mm.utils.errors import CheckpointError
 
     cfg = Config.fromfile(args.config)
@@ -149,45 +131,23 @@ def main_features(args: argparse.Namespace) -> int:
         return features_of_full_sam3(args, cfg)
     backbone = cfg.model.get("backbone") or {}
     if backbone.get("type") != "SAM3ViTBackbone":
-        print(
-            f"error: {args.config} has neither a SAM3ViTBackbone (model.backbone) nor a full "
-            f"SAM3 model (model.arch)", file=sys.stderr,
-        )
-        return 2
-    original_path = args.original or backbone.get("checkpoint")
+        return _error(f"{args.config} has neither a SAM3ViTBackbone (model.backbone) nor a full "
+                      f"SAM3 model (model.arch)")  # fmt: skip
+    original_path = _original(args, backbone, "checkpoint")
     if not original_path:
-        print(
-            "error: give --original (the config has no model.backbone.checkpoint)", file=sys.stderr
-        )
-        return 2
-    arch = backbone.get("arch", "sam3")
-    trunk_cfg = dict(backbone.get("trunk_cfg") or {})
+        return _error("give --original (the config has no model.backbone.checkpoint)")
     preprocessor = cfg.model.get("data_preprocessor", {})
-    mean = torch.tensor(preprocessor.get("mean", [127.5] * 3), dtype=torch.float32)
-    std = torch.tensor(preprocessor.get("std", [127.5] * 3), dtype=torch.float32)
     try:
-        original = build_sam3_trunk(arch, False, **trunk_cfg)
-        load_sam3_trunk(original, original_path)
-        finetuned = build_sam3_trunk(arch, False, **trunk_cfg)
-        if args.exported:
-            load_sam3_trunk(finetuned, args.checkpoint)
-        else:
-            state, _ = trunk_state_from_training_checkpoint(args.checkpoint, args.prefix)
-            finetuned.load_state_dict(state)
+        finetuned, original = load_trunks(
+            backbone, args.checkpoint, original_path, args.exported, args.prefix
+        )
         paths = list_images(args.images, args.num)
     except (CheckpointError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    device = torch.device(args.device)
-    original.to(device)
-    finetuned.to(device)
-    img_size = original.patch_embed.proj.kernel_size[0] * original.blocks[-1].attn.input_size[0]
-
-    def images() -> Iterator[tuple[str, Tensor]]:
-        for path in paths:
-            yield os.path.basename(path), load_image(path, img_size, mean, std).to(device)
-
-    report = compare_trunks(finetuned, original, images(), args.threshold)
+        return _error(str(exc))
+    report = trunk_retention(
+        finetuned, original, paths, preprocessor.get("mean", [127.5] * 3),
+        preprocessor.get("std", [127.5] * 3), args.device, args.threshold,
+    )  # fmt: skip
     print(report.table())
     return 0 if report.passed else 1
 
@@ -195,76 +155,26 @@ def main_features(args: argparse.Namespace) -> int:
 def features_of_full_sam3(args: argparse.Namespace, cfg: Any) -> int:
     """Features mode for a full SAM3 image model: the ViT trunk's output (before the adapter)
     of the original and the fine-tuned model, compared by cosine similarity and linear CKA."""
-    from ds2d2_mm.apis.sam3.export_full import load_finetuned_sam3
-    from ds2d2_mm.apis.sam3.output_retention import model_resolution
-    from ds2d2_mm.apis.sam3.trunk_retention import compare_trunks
-    from ds2d2_mm.models.detectors.sam3_prompted.build import build_sam3_image_model
+    from ds2d2_mm.apis.sam3.retention_run import (
+        full_sam3_trunk_retention,
+        list_images,
+        load_sam3_models,
+    )
     from ds2d2_mm.utils.errors import CheckpointError
 
-    model_cfg = cfg.model
-    original_path = args.original or model_cfg.get("checkpoint")
+    original_path = _original(args, cfg.model, "checkpoint")
     if not original_path:
-        print("error: give --original (the config has no model.checkpoint)", file=sys.stderr)
-        return 2
-    arch = model_cfg.get("arch")
-    arch = arch.to_dict() if hasattr(arch, "to_dict") else arch
-    build_args = dict(arch=arch, bpe_path=model_cfg.get("bpe_path"),
-                      img_size=model_cfg.get("img_size"))
+        return _error("give --original (the config has no model.checkpoint)")
     try:
-        original = build_sam3_image_model(checkpoint=original_path, **build_args)
-        finetuned, _ = load_finetuned_sam3(
-            args.checkpoint, original_path, exported=args.exported, prefix=args.prefix,
-            **build_args,
+        finetuned, original, _ = load_sam3_models(
+            cfg.model, args.checkpoint, original_path, args.exported, args.prefix
         )
         paths = list_images(args.images, args.num)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    device = torch.device(args.device)
-    img_size = model_resolution(original)
-    half = torch.full((3,), 127.5)  # SAM3's input normalisation: mean 0.5, std 0.5 on [0, 1]
-
-    def images() -> Iterator[tuple[str, Tensor]]:
-        for path in paths:
-            yield os.path.basename(path), load_image(path, img_size, half, half).to(device)
-
-    trunks = [m.backbone.vision_backbone.trunk.to(device) for m in (finetuned, original)]
-    report = compare_trunks(*trunks, images(), args.threshold)
+        return _error(str(exc))
+    report = full_sam3_trunk_retention(finetuned, original, paths, args.device, args.threshold)
     print(report.table())
     return 0 if report.passed else 1
-
-
-def read_rgb(path: str) -> Any:
-    """The image at ``path`` as an RGB PIL image.
-
-    Raises:
-        ImageError: the file cannot be read as an image.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    from ds2d2_mm.utils.errors import ImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ImageError(path, f"cannot be read as an image: {exc}") from exc
-
-
-def image_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
-    """File name -> (width, height), read from the headers (errors name the file)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ds2d2_mm.utils.errors import ImageError
-
-    sizes = {}
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                sizes[os.path.basename(path)] = image.size
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise ImageError(path, f"cannot be read as an image: {exc}") from exc
-    return sizes
 
 
 def main_outputs(args: argparse.Namespace) -> int:
@@ -272,104 +182,54 @@ def main_outputs(args: argparse.Namespace) -> int:
     from mmengine.config import Config
     from tqdm import tqdm
 
-    from ds2d2_mm.apis.sam3.export_full import load_finetuned_sam3
-    from ds2d2_mm.apis.sam3.output_retention import (
-        Sam3PromptRunner,
-        compare_sam3_outputs,
-        sam3_inference_on,
-    )
-    from ds2d2_mm.apis.sam3.retention_prompts import (
-        PromptError,
-        check_prompts_fit_images,
-        load_prompt_file,
-        prompts_from_coco,
+    from ds2d2_mm.apis.sam3.retention_prompts import PromptError
+    from ds2d2_mm.apis.sam3.retention_run import (
+        load_sam3_models,
+        output_retention,
+        prepare_prompts,
     )
     from ds2d2_mm.utils.errors import CheckpointError, DatasetError
     from ds2d2_mm.utils.io import atomic_write_json
 
     if not (args.prompts or args.coco):
-        print("error: --mode outputs needs --prompts FILE or --coco ANN.json", file=sys.stderr)
-        return 2
+        return _error("--mode outputs needs --prompts FILE or --coco ANN.json")
     cfg = Config.fromfile(args.config)
     model_cfg = cfg.model
     if "arch" not in model_cfg:
-        print(
-            f"error: {args.config}: model ({model_cfg.get('type')}) has no 'arch': --mode outputs "
-            f"needs the config of a full SAM3 model (Sam3PromptedDetector)",
-            file=sys.stderr,
-        )
-        return 2
-    original_path = args.original or model_cfg.get("checkpoint")
+        return _error(f"{args.config}: model ({model_cfg.get('type')}) has no 'arch': --mode "
+                      f"outputs needs the config of a full SAM3 model (Sam3PromptedDetector)")
+    original_path = _original(args, model_cfg, "checkpoint")
     if not original_path:
-        print("error: give --original (the config has no model.checkpoint)", file=sys.stderr)
-        return 2
-    arch = model_cfg.get("arch")
-    arch = arch.to_dict() if hasattr(arch, "to_dict") else arch
+        return _error("give --original (the config has no model.checkpoint)")
     device = torch.device(args.device)
-    can_instance = arch == "sam3" and device.type == "cuda"
+    can_instance = model_cfg.get("arch") == "sam3" and device.type == "cuda"
     if args.instance == "on" and not can_instance:
-        print(
-            "error: --instance on needs arch 'sam3' and a CUDA device (sam3 builds its tracker "
-            "there only)", file=sys.stderr,
-        )
-        return 2
+        return _error("--instance on needs arch 'sam3' and a CUDA device (sam3 builds its "
+                      "tracker there only)")  # fmt: skip
     instance = can_instance and args.instance != "off"
     try:
-        every = list_images(args.images, sys.maxsize)
-        paths = every[: args.num]
-        sizes = image_sizes(paths)
-        if args.prompts:
-            prompts, source = load_prompt_file(args.prompts), args.prompts
-            absent = sorted(set(prompts.image_names()) - {os.path.basename(p) for p in every})
-            if absent:
-                raise PromptError(
-                    f"{source}: prompts name images that are not in {args.images!r}: {absent[:5]}"
-                )
-        else:
-            prompts = prompts_from_coco(
-                args.coco, args.max_prompts_per_image,
-                class_prompts=model_cfg.get("class_prompts"),
-            )
-            source = args.coco
-        skipped = sum(len(v) for k, v in [*prompts.boxes.items(), *prompts.points.items()]
-                      if k not in sizes)
-        prompts.boxes = {k: v for k, v in prompts.boxes.items() if k in sizes}
-        prompts.points = {k: v for k, v in prompts.points.items() if k in sizes}
-        check_prompts_fit_images(prompts, sizes, source)
-        build_args = dict(
-            arch=arch, bpe_path=model_cfg.get("bpe_path"),
-            enable_inst_interactivity=instance, img_size=model_cfg.get("img_size"),
-        )
-        from ds2d2_mm.models.detectors.sam3_prompted.build import build_sam3_image_model
-
-        original = build_sam3_image_model(checkpoint=original_path, **build_args).eval()
-        finetuned, from_original = load_finetuned_sam3(
-            args.checkpoint, original_path, exported=args.exported, prefix=args.prefix,
-            **build_args,
+        paths, prepared = prepare_prompts(
+            args.images, args.num, args.prompts, args.coco, args.max_prompts_per_image,
+            class_prompts=model_cfg.get("class_prompts"),
+        )  # fmt: skip
+        finetuned, original, from_original = load_sam3_models(
+            model_cfg, args.checkpoint, original_path, args.exported, args.prefix, instance
         )
     except (CheckpointError, DatasetError, PromptError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    original.to(device)
-    finetuned.to(device)
-
-    def images() -> Iterator[tuple[str, Any]]:
-        for path in paths:
-            yield os.path.basename(path), read_rgb(path)
+        return _error(str(exc))
 
     def progress(items: Any) -> Any:
         return tqdm(items, total=len(paths), desc="SAM3 outputs", unit="img", file=sys.stderr)
 
-    with sam3_inference_on(device):
-        report = compare_sam3_outputs(
-            Sam3PromptRunner(finetuned, device, args.min_score),
-            Sam3PromptRunner(original, device, args.min_score),
-            images(), prompts, args.threshold, args.ref_score_thr, progress,
-        )
+    prompts = prepared.prompts
+    report = output_retention(
+        finetuned, original, paths, prompts, device, args.threshold, args.ref_score_thr,
+        args.min_score, progress,
+    )  # fmt: skip
     report.inputs = {
         "config": args.config, "checkpoint": args.checkpoint, "exported": args.exported,
-        "original": original_path, "prompts": source, "instance_predictor": instance,
-        "keys_from_original": len(from_original), "prompts_not_run": skipped,
+        "original": original_path, "prompts": prepared.source, "instance_predictor": instance,
+        "keys_from_original": len(from_original), "prompts_not_run": prepared.skipped,
     }
     out = args.out or f"{os.path.splitext(args.checkpoint)[0]}_output_retention.json"
     atomic_write_json(out, report.to_json(), indent=2)
@@ -377,11 +237,11 @@ def main_outputs(args: argparse.Namespace) -> int:
     if args.instance == "auto" and not instance and (prompts.boxes or prompts.points):
         print("note: SAM3's instance predictor needs arch 'sam3' on CUDA; box / point prompts "
               "were measured as exemplars only")
-    if skipped:
-        print(f"note: {skipped} box / point prompts on images beyond --num {args.num} not run")
+    if prepared.skipped:
+        print(f"note: {prepared.skipped} box / point prompts on images beyond --num {args.num} "
+              "not run")
     print(f"report written to {out}")
     return 0 if report.passed else 1
-
 
 
 def run(argv: list[str] | None = None) -> int:

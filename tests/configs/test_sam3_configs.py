@@ -101,8 +101,10 @@ def write_tiny_coco(root, num_images: int = 2, size: int = 112) -> None:
                 iscrowd=0,
             )
         )
-    cats = [dict(id=i + 1, name=n) for i, n in enumerate(cfg.dior_classes)]
-    for ann_file in (cfg.train_ann, cfg.val_ann):
+    from ds2d2_mm.datasets import DIORDataset
+
+    cats = [dict(id=i + 1, name=n) for i, n in enumerate(DIORDataset.METAINFO["classes"])]
+    for ann_file in (cfg.train_dataloader.dataset.ann_file, cfg.val_dataloader.dataset.ann_file):
         (root / ann_file).write_text(
             json.dumps(dict(images=images, annotations=anns, categories=cats))
         )

@@ -46,14 +46,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...models.backbones.sam3_trunk import read_sam3_checkpoint
+from ...models.backbones.sam3_trunk import (
+    read_sam3_checkpoint,
+    read_sam3_file,
+    state_under_marker,
+)
 from ...models.detectors.sam3_prompted.build import (
     SAM3_DETECTOR_PREFIX,
     build_sam3_image_model,
     sam3_image_state_from_checkpoint,
 )
 from ...models.detectors.sam3_prompted.policy import ADAPTER_PREFIX, insert_spectral_adapter
-from ...utils.checkpoint import allow_mmengine_checkpoints, check_state_fits, read_state_dict
+from ...utils.checkpoint import check_state_fits
 from ...utils.errors import CheckpointError
 from ...utils.io import atomic_torch_save
 
@@ -128,23 +132,12 @@ def image_state_from_training_checkpoint(
     Raises:
         CheckpointError: missing file, no SAM3 image model, or several and no ``prefix``.
     """
-    state = read_state_dict(
-        path, "training checkpoint", "Give the .pth written by tools/train.py for the SAM3 model."
-    )
-    if prefix is None:
-        marker = IMAGE_MODEL_MARKER
-        found = sorted(k[: -len(marker)] for k in state if k.endswith(marker))
-        if len(found) != 1:
-            raise CheckpointError(
-                f"{path!r}: cannot tell where the SAM3 image model is (key prefixes holding "
-                f"{IMAGE_MODEL_MARKER!r}: {found or 'none'}); pass its prefix explicitly"
-            )
-        prefix = found[0]
-    image = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if IMAGE_MODEL_MARKER not in image:
-        raise CheckpointError(f"{path!r} holds no SAM3 image model under the key prefix {prefix!r}")
-    return image, prefix
-
+    return state_under_marker(
+        path, IMAGE_MODEL_MARKER, "SAM3 image model",
+        "Give the .pth written by tools/train.py for the SAM3 model.", prefix,
+        candidates=f"key prefixes holding {IMAGE_MODEL_MARKER!r}",
+        advice="pass its prefix explicitly",
+    )  # fmt: skip
 
 
 @dataclass
@@ -275,18 +268,9 @@ def export_sam3_image_model(
     return summary
 
 
-def _read_raw(path: str) -> dict[str, Any]:
+def _read_raw(path: str) -> Mapping[str, Any]:
     """The top level of a SAM3 checkpoint file (tensors memory-mapped)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"base SAM3 checkpoint not found: {path!r}")
-    allow_mmengine_checkpoints()
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises UnpicklingError / RuntimeError variants
-        raise CheckpointError(f"SAM3 checkpoint {path!r} could not be loaded: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"SAM3 checkpoint {path!r} holds a {type(raw).__name__}, not a dict")
-    return raw
+    return read_sam3_file(path, missing=f"base SAM3 checkpoint not found: {path!r}")
 
 
 def read_adapter_meta(path: str) -> dict[str, Any] | None:

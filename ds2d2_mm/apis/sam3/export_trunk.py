@@ -12,17 +12,12 @@ unchanged. Without ``--base`` only the trunk is written, under the key prefix
 
 from __future__ import annotations
 
-import os
-
-import torch
-
 from ...models.backbones.sam3_trunk import (
     SAM3_TRUNK_PREFIX,
+    read_sam3_file,
     trunk_state_from_training_checkpoint,
     trunk_to_sam3_state,
 )
-from ...utils.checkpoint import allow_mmengine_checkpoints
-from ...utils.errors import CheckpointError
 from ...utils.io import atomic_torch_save
 
 __all__ = ["export_trunk"]
@@ -35,16 +30,17 @@ def export_trunk(
 
     Returns:
         The number of trunk tensors written.
+
+    Raises:
+        CheckpointError: a missing or unreadable ``checkpoint`` or ``base``, no trunk in
+            ``checkpoint``, or a trunk that does not match ``base``'s.
     """
     trunk, _ = trunk_state_from_training_checkpoint(checkpoint, prefix)
     if base is None:
         payload: dict = trunk_to_sam3_state(trunk)
         written = len(payload)
     else:
-        if not os.path.isfile(base):
-            raise CheckpointError(f"base SAM3 checkpoint not found: {base!r}")
-        allow_mmengine_checkpoints()
-        raw = torch.load(base, map_location="cpu", weights_only=True, mmap=True)
+        raw = read_sam3_file(base, missing=f"base SAM3 checkpoint not found: {base!r}")
         inner_key = next((k for k in ("model", "state_dict") if isinstance(raw.get(k), dict)), None)
         inner = raw[inner_key] if inner_key else raw
         merged = trunk_to_sam3_state(trunk, base=inner)

@@ -42,10 +42,12 @@ __all__ = [
     "build_sam3_trunk",
     "load_sam3_trunk",
     "read_sam3_checkpoint",
+    "read_sam3_file",
     "pad_to_trunk",
     "run_trunk",
     "sam3_state_to_trunk",
     "set_trunk_trainable_blocks",
+    "state_under_marker",
     "trunk_config",
     "trunk_param_groups",
     "trunk_state_from_training_checkpoint",
@@ -57,50 +59,24 @@ SAM3_TRUNK_PREFIX = "detector.backbone.vision_backbone.trunk."
 
 #: Size presets of the trunk. ``sam3`` is the released model; ``tiny`` exercises the same code
 #: (windowed and global blocks, RoPE, tiled position embeddings) in tests on a CPU.
+_SAM3_TRUNK: dict[str, Any] = dict(
+    img_size=1008, pretrain_img_size=336, patch_size=14, embed_dim=1024, depth=32, num_heads=16,
+    mlp_ratio=4.625, window_size=24, global_att_blocks=(7, 15, 23, 31), drop_path_rate=0.1,
+)  # fmt: skip
 SAM3_TRUNK_ARCHS: dict[str, dict[str, Any]] = {
-    "sam3": dict(
-        img_size=1008,
-        pretrain_img_size=336,
-        patch_size=14,
-        embed_dim=1024,
-        depth=32,
-        num_heads=16,
-        mlp_ratio=4.625,
-        window_size=24,
-        global_att_blocks=(7, 15, 23, 31),
-        drop_path_rate=0.1,
-    ),
-    "tiny": dict(
-        img_size=112,
-        pretrain_img_size=56,
-        patch_size=14,
-        embed_dim=32,
-        depth=4,
-        num_heads=2,
-        mlp_ratio=4.625,
-        window_size=4,
-        global_att_blocks=(1, 3),
-        drop_path_rate=0.1,
-    ),
-}
+    "sam3": _SAM3_TRUNK,
+    # the released trunk's patch, MLP ratio and drop path at test widths
+    "tiny": dict(_SAM3_TRUNK, img_size=112, pretrain_img_size=56, embed_dim=32, depth=4,
+                 num_heads=2, window_size=4, global_att_blocks=(1, 3)),
+}  # fmt: skip
 
 #: Constructor arguments that are the same for every preset (those of SAM3's own builder).
 _FIXED_TRUNK_ARGS: dict[str, Any] = dict(
-    norm_layer="LayerNorm",
-    qkv_bias=True,
-    use_abs_pos=True,
-    tile_abs_pos=True,
-    rel_pos_blocks=(),
-    use_rope=True,
-    use_interp_rope=True,
-    pretrain_use_cls_token=True,
-    retain_cls_token=False,
-    ln_pre=True,
-    ln_post=False,
-    return_interm_layers=False,
-    bias_patch_embed=False,
+    norm_layer="LayerNorm", qkv_bias=True, use_abs_pos=True, tile_abs_pos=True, rel_pos_blocks=(),
+    use_rope=True, use_interp_rope=True, pretrain_use_cls_token=True, retain_cls_token=False,
+    ln_pre=True, ln_post=False, return_interm_layers=False, bias_patch_embed=False,
     compile_mode=None,
-)
+)  # fmt: skip
 
 #: RoPE splits each head's channels into (x, y) pairs of complex numbers.
 _ROPE_HEAD_DIM_MULTIPLE = 4
@@ -137,19 +113,48 @@ def trunk_config(arch: str = "sam3", **overrides: Any) -> dict[str, Any]:
 
 
 def build_sam3_trunk(
-    arch: str = "sam3", use_act_checkpoint: bool = True, **overrides: Any
+    arch: str = "sam3", use_act_checkpoint: bool | None = True, **overrides: Any
 ) -> nn.Module:
     """Build a randomly initialised ``sam3.model.vitdet.ViT`` (sam3 is imported here, lazily).
 
     Args:
         arch: Size preset, a key of :data:`SAM3_TRUNK_ARCHS`.
         use_act_checkpoint: Stored on the trunk (``trunk.use_act_checkpoint``); :func:`run_trunk`
-            applies it to the blocks that receive gradients.
+            applies it to the blocks that receive gradients. ``None`` leaves it to ``ViT``'s
+            default, as sam3's own builder does.
         **overrides: Any ``ViT`` argument, e.g. ``img_size=672`` or ``drop_path_rate=0.0``.
     """
     cfg = trunk_config(arch, **overrides)
+    if use_act_checkpoint is not None:
+        cfg["use_act_checkpoint"] = use_act_checkpoint
     vitdet = import_vitdet()
-    return vitdet.ViT(use_act_checkpoint=use_act_checkpoint, **cfg)
+    return vitdet.ViT(**cfg)
+
+
+def read_sam3_file(path: str, missing: str | None = None) -> Mapping[str, Any]:
+    """The top level of a SAM3 checkpoint file, as saved (tensors memory-mapped).
+
+    Args:
+        path: The file (SAM3's ``sam3.pt``, or a file of its layout).
+        missing: The message when the file does not exist (default: what to give instead).
+
+    Raises:
+        CheckpointError: the file is missing, cannot be read, or holds no dict; the message
+            names it.
+    """
+    if not path or not os.path.isfile(path):
+        raise CheckpointError(missing or (
+            f"SAM3 checkpoint not found: {path!r}. Give the local path of SAM3's released "
+            f"sam3.pt (or of a trunk exported by tools/export_sam3_trunk.py) in the config "
+            f"(model.backbone.checkpoint); weights are never downloaded."))
+    allow_mmengine_checkpoints()
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises UnpicklingError / RuntimeError variants
+        raise CheckpointError(f"SAM3 checkpoint {path!r} could not be loaded: {exc}") from exc
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"SAM3 checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict")
+    return ckpt
 
 
 def read_sam3_checkpoint(path: str) -> dict[str, Tensor]:
@@ -158,19 +163,7 @@ def read_sam3_checkpoint(path: str) -> dict[str, Tensor]:
     Raises:
         CheckpointError: the file is missing or cannot be read; the message names it.
     """
-    if not path or not os.path.isfile(path):
-        raise CheckpointError(
-            f"SAM3 checkpoint not found: {path!r}. Give the local path of SAM3's released "
-            f"sam3.pt (or of a trunk exported by tools/export_sam3_trunk.py) in the config "
-            f"(model.backbone.checkpoint); weights are never downloaded."
-        )
-    allow_mmengine_checkpoints()
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises UnpicklingError / RuntimeError variants
-        raise CheckpointError(f"SAM3 checkpoint {path!r} could not be loaded: {exc}") from exc
-    if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f"SAM3 checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict")
+    ckpt = read_sam3_file(path)
     for key in ("model", "state_dict"):
         if isinstance(ckpt.get(key), Mapping):
             ckpt = ckpt[key]
@@ -273,6 +266,54 @@ def trunk_to_sam3_state(
 _TRUNK_MARKER = "patch_embed.proj.weight"
 
 
+def state_under_marker(
+    path: str,
+    marker: str,
+    what: str,
+    hint: str,
+    prefix: str | None = None,
+    *,
+    candidates: str,
+    advice: str,
+    prefer_suffix: str | None = None,
+) -> tuple[dict[str, Tensor], str]:
+    """The weights of one part of a model (a SAM3 trunk, a SAM3 image model) inside an mmengine
+    training checkpoint, found by ``marker``, a key every such part has.
+
+    Args:
+        path: The training checkpoint (``state_dict`` of the detector or distiller).
+        marker: The part's own key that locates it, e.g. ``"patch_embed.proj.weight"``.
+        what: The part in messages, e.g. ``"SAM3 trunk"``.
+        hint: What to give when the file is missing.
+        prefix: Where the part sits, e.g. ``"backbone.trunk."``; ``None`` finds it: the one key
+            prefix under which ``marker`` is stored.
+        candidates: How the message names the prefixes found when there is not exactly one.
+        advice: What the message then says to do.
+        prefer_suffix: Among several prefixes found, keep those ending with it (if any).
+
+    Returns:
+        The part's state (prefix removed) and the prefix used.
+
+    Raises:
+        CheckpointError: missing file, no such part, or several and no ``prefix``.
+    """
+    state = read_state_dict(path, "training checkpoint", hint)
+    if prefix is None:
+        found = sorted(k[: -len(marker)] for k in state if k.endswith(marker))
+        if prefer_suffix:
+            found = [p for p in found if p.endswith(prefer_suffix)] or found
+        if len(found) != 1:
+            raise CheckpointError(
+                f"{path!r}: cannot tell where the {what} is ({candidates}: {found or 'none'}); "
+                f"{advice}"
+            )
+        prefix = found[0]
+    part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    if marker not in part:
+        raise CheckpointError(f"{path!r} holds no {what} under the key prefix {prefix!r}")
+    return part, prefix
+
+
 def trunk_state_from_training_checkpoint(
     path: str, prefix: str | None = None
 ) -> tuple[dict[str, Tensor], str]:
@@ -281,7 +322,8 @@ def trunk_state_from_training_checkpoint(
     Args:
         path: The training checkpoint (``state_dict`` of the detector or distiller).
         prefix: Where the trunk sits, e.g. ``"backbone.trunk."``; ``None`` finds it (the one
-            prefix under which a trunk's ``patch_embed.proj.weight`` is stored).
+            prefix under which a trunk's ``patch_embed.proj.weight`` is stored; one ending with
+            ``trunk.`` when there are several).
 
     Returns:
         The trunk state (prefix removed) and the prefix used.
@@ -289,20 +331,12 @@ def trunk_state_from_training_checkpoint(
     Raises:
         CheckpointError: missing file, no trunk, or several trunks and no ``prefix``.
     """
-    state = read_state_dict(path, "training checkpoint", "Give the .pth written by tools/train.py.")
-    if prefix is None:
-        found = sorted(k[: -len(_TRUNK_MARKER)] for k in state if k.endswith(_TRUNK_MARKER))
-        found = [p for p in found if p.endswith("trunk.")] or found
-        if len(found) != 1:
-            raise CheckpointError(
-                f"{path!r}: cannot tell where the SAM3 trunk is (candidate key prefixes: "
-                f"{found or 'none'}); pass the prefix explicitly, e.g. 'backbone.trunk.'"
-            )
-        prefix = found[0]
-    trunk = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    if _TRUNK_MARKER not in trunk:
-        raise CheckpointError(f"{path!r} holds no SAM3 trunk under the key prefix {prefix!r}")
-    return trunk, prefix
+    return state_under_marker(
+        path, _TRUNK_MARKER, "SAM3 trunk", "Give the .pth written by tools/train.py.", prefix,
+        candidates="candidate key prefixes",
+        advice="pass the prefix explicitly, e.g. 'backbone.trunk.'",
+        prefer_suffix="trunk.",
+    )  # fmt: skip
 
 
 def _check_rope_tables(trunk: nn.Module) -> None:

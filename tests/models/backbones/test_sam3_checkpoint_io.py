@@ -132,6 +132,46 @@ def test_export_reports_an_unrecognisable_checkpoint(tmp_path, capsys):
     assert "bad.pth" in capsys.readouterr().err
 
 
+def test_trunk_prefix_is_found_or_asked_for(tmp_path, source_trunk):
+    """One trunk is found under its prefix; of several, the one under ``...trunk.``; several
+    otherwise, or none, are refused with the candidates named."""
+    from ds2d2_mm.models.backbones.sam3_trunk import trunk_state_from_training_checkpoint
+
+    trunk = source_trunk.state_dict()
+
+    def checkpoint(name, *prefixes):
+        path = tmp_path / name
+        state = {p + k: v for p in prefixes for k, v in trunk.items()}
+        torch.save({"state_dict": {**state, "bbox_head.conv.weight": torch.zeros(1)}}, path)
+        return str(path)
+
+    found, prefix = trunk_state_from_training_checkpoint(checkpoint("one.pth", "teacher.body."))
+    assert prefix == "teacher.body." and found.keys() == trunk.keys()
+    both = checkpoint("two.pth", "backbone.trunk.", "original.vit.")
+    assert trunk_state_from_training_checkpoint(both)[1] == "backbone.trunk."
+    assert trunk_state_from_training_checkpoint(both, "original.vit.")[1] == "original.vit."
+    with pytest.raises(CheckpointError, match=r"cannot tell where the SAM3 trunk is \(candidate "
+                                              r"key prefixes: \['a\.', 'b\.'\]\); pass the prefix"):
+        trunk_state_from_training_checkpoint(checkpoint("ab.pth", "a.", "b."))
+    with pytest.raises(CheckpointError, match=r"holds no SAM3 trunk under the key prefix 'c\.'"):
+        trunk_state_from_training_checkpoint(both, "c.")
+
+
+def test_export_refuses_a_missing_or_unreadable_base(tmp_path, source_trunk):
+    from ds2d2_mm.apis.sam3.export_trunk import export_trunk
+
+    training_ckpt = tmp_path / "epoch_1.pth"
+    state = {f"backbone.trunk.{k}": v for k, v in source_trunk.state_dict().items()}
+    torch.save({"state_dict": state}, training_ckpt)
+    with pytest.raises(CheckpointError, match=r"base SAM3 checkpoint not found: .*nope\.pt"):
+        export_trunk(str(training_ckpt), str(tmp_path / "out.pt"), str(tmp_path / "nope.pt"))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"garbage\.pt' could not be loaded"):
+        export_trunk(str(training_ckpt), str(tmp_path / "out.pt"), str(garbage))
+    assert not (tmp_path / "out.pt").exists()
+
+
 def test_frozen_original_trunk(tmp_path, source_trunk):
     images = random_images()
     base = tmp_path / "sam3.pt"

@@ -250,9 +250,26 @@ def test_prompts_come_from_the_classes(tiny_vocab):
         unnamed.prompts()
     unnamed.dataset_meta = dict(classes=("ship",))
     assert unnamed.prompts() == ["ship"]
+    by_dataset = make_detector(tiny_vocab, classes="SyntheticAerialDataset")
+    assert by_dataset.prompts() == model.prompts()
     data = demo_batch(model, False, sizes=((SIZE + 14, SIZE),), items=(1,))
     with pytest.raises(ValueError, match="keep_ratio=False"):
         model.predict(data["inputs"], data["data_samples"])
+
+
+def test_classes_by_dataset_type():
+    """A str names a dataset type: its METAINFO classes; a name without them is refused."""
+    import ds2d2_mm  # noqa: F401  (registers the dataset types)
+    from ds2d2_mm.datasets import DIORDataset
+    from ds2d2_mm.datasets.classes import DIOR_CLASSES
+    from ds2d2_mm.models.detectors.sam3_prompted.detector import resolve_classes
+
+    assert resolve_classes("DIORDataset") == DIOR_CLASSES == DIORDataset.METAINFO["classes"]
+    assert resolve_classes(["ship", "vehicle"]) == ("ship", "vehicle")
+    assert resolve_classes(None) is None
+    for name in ("NoSuchDataset", "ConcatDataset"):  # unknown; registered, without classes
+        with pytest.raises(ValueError, match=f"model.classes='{name}' names no registered"):
+            resolve_classes(name)
 
 
 # ---------------------------------------------------------------- the three stages
@@ -295,6 +312,7 @@ def test_stages_switch_the_trainable_set(tiny_vocab):
 def test_dior_config():
     from ds2d2_mm.datasets import DIORDataset
     from ds2d2_mm.models.detectors.sam3_prompted import STAGE_PREFIXES
+    from ds2d2_mm.models.detectors.sam3_prompted.detector import resolve_classes
     from ds2d2_mm.models.detectors.sam3_prompted.vocab import DIOR_PROMPTS
 
     cfg = Config.fromfile(str(DIOR_CFG))
@@ -302,7 +320,8 @@ def test_dior_config():
     assert model.type == "Sam3PromptedDetector" and model.arch == "sam3"
     assert model.checkpoint.endswith("sam3.pt") and model.bpe_path.endswith("16e6.txt.gz")
     assert model.img_size == 1008 and model.num_trainable_blocks == 6
-    assert tuple(model.classes) == tuple(DIORDataset.METAINFO["classes"])
+    assert model.classes == cfg.train_dataloader.dataset.type == "DIORDataset"
+    assert resolve_classes(model.classes) == tuple(DIORDataset.METAINFO["classes"])
     assert dict(model.class_prompts) == DIOR_PROMPTS
     assert model.data_preprocessor.mean == [127.5] * 3 and model.data_preprocessor.bgr_to_rgb
     assert cfg.optim_wrapper.type == "AmpOptimWrapper"
@@ -321,10 +340,12 @@ def test_dior_config_model_builds_at_tiny_size(tiny_vocab):
     from mmdet.registry import MODELS
 
     import ds2d2_mm  # noqa: F401
+    from ds2d2_mm.datasets import DIORDataset
 
     cfg = Config.fromfile(str(DIOR_CFG))
     cfg.model.update(arch="tiny", checkpoint=None, bpe_path=tiny_vocab, img_size=SIZE)
     model = MODELS.build(cfg.model)
+    assert model.classes == tuple(DIORDataset.METAINFO["classes"])
     assert model.prompts()[7] == "expressway service area"
     tok = model.sam3.backbone.language_backbone.tokenizer
     words = [w for prompt in model.prompts() for w in prompt.split(" ") if "-" not in w]
@@ -343,7 +364,7 @@ def test_tiny_config_trains_and_evaluates_through_the_runner(tmp_path, monkeypat
     root = tmp_path / "data"
     generate_synthetic_dataset(root, num_train=2, num_val=2, img_size=SIZE, num_test=0)
     cfg = Config.fromfile(str(TINY_CFG))
-    assert tuple(cfg.model.classes) == tuple(SyntheticAerialDataset.METAINFO["classes"])
+    assert cfg.model.classes == cfg.train_dataloader.dataset.type == "SyntheticAerialDataset"
     cfg.work_dir = str(tmp_path / "work")
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.dataset.data_root = str(root) + "/"
@@ -354,6 +375,7 @@ def test_tiny_config_trains_and_evaluates_through_the_runner(tmp_path, monkeypat
     cfg.log_level = "WARNING"
     runner = Runner.from_cfg(cfg)
     runner.train()
+    assert runner.model.classes == tuple(SyntheticAerialDataset.METAINFO["classes"])
     hook = next(h for h in runner.hooks if type(h).__name__ == "ProgressiveUnfreezeHook")
     assert hook.active == 2 and runner.iter == 3
     metrics = runner.message_hub.log_scalars

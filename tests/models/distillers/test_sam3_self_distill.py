@@ -269,12 +269,20 @@ def test_tiny_config_one_training_iteration():
 
 
 def test_dior_config_uses_self_distillation_with_plain_detector_keys():
-    from ds2d2_mm.models.distillers.self_distiller import detector_config_of
+    from mmdet.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+    from mmengine.utils import import_modules_from_strings
+
+    from ds2d2_mm.models.distillers.self_distiller import TrunkSelfDistiller, detector_config_of
 
     cfg = Config.fromfile(str(DIOR))
     assert cfg.model.type == "TrunkSelfDistiller" and cfg.model.detector_type == "RetinaNet"
     assert cfg.model.weight_low > 0 and cfg.model.weight_high > 0 and cfg.model.normalize
-    assert "ds2d2_mm.models.distillers.self_distiller" in cfg.custom_imports.imports
+    # what the config imports registers the wrapper, its backbone, hook and optimizer constructor
+    assert cfg.custom_imports.imports == ["ds2d2_mm"]
+    import_modules_from_strings(cfg.custom_imports.imports)
+    assert MODELS.get("TrunkSelfDistiller") is TrunkSelfDistiller
+    assert MODELS.get(cfg.model.backbone.type) and HOOKS.get(cfg.custom_hooks[0].type)
+    assert OPTIM_WRAPPER_CONSTRUCTORS.get(cfg.optim_wrapper.constructor)
     inner = detector_config_of(cfg.model)
     assert inner.backbone.type == "SAM3ViTBackbone" and inner.bbox_head.num_classes == 20
     # the hook, the optimizer and the tools name parameters without a wrapper prefix

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from ....utils.errors import CheckpointError
 from ...backbones.sam3_import import import_sam3
-from ...backbones.sam3_trunk import SAM3_TRUNK_ARCHS, read_sam3_checkpoint
+from ...backbones.sam3_trunk import SAM3_TRUNK_ARCHS, build_sam3_trunk, read_sam3_checkpoint
 from .vocab import (
     CLIP_BPE_VOCAB_SIZE,
     TINY_BPE_VOCAB_SIZE,
@@ -78,38 +78,48 @@ SAM3_DETECTOR_PREFIX = "detector."
 #: Sizes of SAM3's image model. Every part has its own entry; ``img_size`` is the input side
 #: (square), ``d_model`` the width shared by the neck, the text projection, the transformer,
 #: the scoring, the segmentation head and the geometry encoder.
-SAM3_IMAGE_ARCHS: dict[str, dict[str, Any]] = {
-    "sam3": dict(
-        img_size=1008,
-        d_model=256,
-        vit={k: v for k, v in SAM3_TRUNK_ARCHS["sam3"].items() if k != "img_size"},
-        neck=dict(scale_factors=(4.0, 2.0, 1.0, 0.5)),
-        text=dict(
-            width=1024, heads=16, layers=24, context_length=32, vocab_size=CLIP_BPE_VOCAB_SIZE,
-            vocab="clip",
-        ),
-        encoder=dict(num_layers=6, num_heads=8, dim_feedforward=2048),
-        decoder=dict(num_layers=6, num_heads=8, dim_feedforward=2048, num_queries=200),
-        geometry=dict(num_layers=3, num_heads=8, dim_feedforward=2048),
-        scoring=dict(hidden_dim=2048),
-        segmentation=dict(upsampling_stages=3, num_heads=8),
+def _vit(trunk_arch: str) -> dict[str, Any]:
+    """The ViT entry of an image arch: the sizes of a trunk preset of
+    :data:`~ds2d2_mm.models.backbones.sam3_trunk.SAM3_TRUNK_ARCHS` (its ``img_size`` is the
+    arch's)."""
+    return {k: v for k, v in SAM3_TRUNK_ARCHS[trunk_arch].items() if k != "img_size"}
+
+
+def _changed(base: Mapping[str, Any], **parts: Any) -> dict[str, Any]:
+    """``base`` with some parts changed: a dict updates the part's entries, a value replaces it."""
+    arch = copy.deepcopy(dict(base))
+    for name, value in parts.items():
+        arch[name] = {**arch[name], **value} if isinstance(value, dict) else value
+    return arch
+
+
+_SAM3_IMAGE: dict[str, Any] = dict(
+    img_size=1008,
+    d_model=256,
+    vit=_vit("sam3"),
+    neck=dict(scale_factors=(4.0, 2.0, 1.0, 0.5)),
+    text=dict(
+        width=1024, heads=16, layers=24, context_length=32, vocab_size=CLIP_BPE_VOCAB_SIZE,
+        vocab="clip",
     ),
-    "tiny": dict(
-        img_size=112,
-        d_model=32,
-        vit={k: v for k, v in SAM3_TRUNK_ARCHS["tiny"].items() if k != "img_size"},
-        neck=dict(scale_factors=(4.0, 2.0, 1.0, 0.5)),
-        text=dict(
-            width=32, heads=2, layers=2, context_length=16, vocab_size=TINY_BPE_VOCAB_SIZE,
-            vocab="tiny",
-        ),
+    encoder=dict(num_layers=6, num_heads=8, dim_feedforward=2048),
+    decoder=dict(num_layers=6, num_heads=8, dim_feedforward=2048, num_queries=200),
+    geometry=dict(num_layers=3, num_heads=8, dim_feedforward=2048),
+    scoring=dict(hidden_dim=2048),
+    segmentation=dict(upsampling_stages=3, num_heads=8),
+)
+SAM3_IMAGE_ARCHS: dict[str, dict[str, Any]] = {
+    "sam3": _SAM3_IMAGE,
+    # every part smaller; the neck's scales and the segmentation head's upsampling stages stay
+    "tiny": _changed(
+        _SAM3_IMAGE, img_size=112, d_model=32, vit=_vit("tiny"),
+        text=dict(width=32, heads=2, layers=2, context_length=16, vocab_size=TINY_BPE_VOCAB_SIZE,
+                  vocab="tiny"),
         encoder=dict(num_layers=2, num_heads=2, dim_feedforward=64),
         decoder=dict(num_layers=2, num_heads=2, dim_feedforward=64, num_queries=20),
-        geometry=dict(num_layers=1, num_heads=2, dim_feedforward=64),
-        scoring=dict(hidden_dim=64),
-        segmentation=dict(upsampling_stages=3, num_heads=2),
-    ),
-}
+        geometry=dict(num_layers=1, num_heads=2, dim_feedforward=64), scoring=dict(hidden_dim=64),
+        segmentation=dict(num_heads=2)),
+}  # fmt: skip
 
 #: Dropout of every transformer layer and of the prompt MLP (as in model_builder).
 _DROPOUT = 0.1
@@ -171,12 +181,9 @@ def _position_encoding(d_model: int) -> nn.Module:
 
 def _vision_backbone(cfg: dict, enable_inst_interactivity: bool) -> nn.Module:
     """model_builder's ``_create_vision_backbone``: ViT trunk + dual ViTDet neck."""
-    vitdet = import_sam3("sam3.model.vitdet")
     necks = import_sam3("sam3.model.necks")
-    from ...backbones.sam3_trunk import trunk_config
-
-    trunk_cfg = trunk_config("sam3", **cfg["vit"], img_size=cfg["img_size"])
-    trunk = vitdet.ViT(**trunk_cfg)
+    # the trunk of SAM3ViTBackbone, at the arch's sizes; activation checkpointing as sam3 sets it
+    trunk = build_sam3_trunk("sam3", None, **cfg["vit"], img_size=cfg["img_size"])
     return necks.Sam3DualViTDetNeck(
         position_encoding=_position_encoding(cfg["d_model"]),
         d_model=cfg["d_model"],
@@ -223,24 +230,33 @@ def _text_encoder(cfg: dict, bpe_path: str) -> nn.Module:
     return encoder
 
 
+def _encoder_layer(d_model: int, part: dict, batch_first: bool, **pos_enc: bool) -> nn.Module:
+    """sam3's pre-norm ``TransformerEncoderLayer`` (ReLU, dropout) with self- and cross-attention
+    of ``part["num_heads"]`` heads; ``pos_enc``: where the positional encoding is added."""
+    enc_mod = import_sam3("sam3.model.encoder")
+    heads = part["num_heads"]
+    return enc_mod.TransformerEncoderLayer(
+        activation="relu",
+        d_model=d_model,
+        dim_feedforward=part["dim_feedforward"],
+        dropout=_DROPOUT,
+        pre_norm=True,
+        self_attention=_attention(heads, d_model, _DROPOUT, batch_first=batch_first),
+        cross_attention=_attention(heads, d_model, _DROPOUT, batch_first=batch_first),
+        **pos_enc,
+    )
+
+
 def _transformer(cfg: dict) -> nn.Module:
     """model_builder's ``_create_sam3_transformer`` (fusion encoder + decoder with presence)."""
     enc_mod = import_sam3("sam3.model.encoder")
     dec_mod = import_sam3("sam3.model.decoder")
     misc = import_sam3("sam3.model.model_misc")
     d, enc, dec = cfg["d_model"], cfg["encoder"], cfg["decoder"]
-    encoder_layer = enc_mod.TransformerEncoderLayer(
-        activation="relu",
-        d_model=d,
-        dim_feedforward=enc["dim_feedforward"],
-        dropout=_DROPOUT,
-        pos_enc_at_attn=True,
-        pos_enc_at_cross_attn_keys=False,
+    encoder_layer = _encoder_layer(
+        d, enc, batch_first=True, pos_enc_at_attn=True, pos_enc_at_cross_attn_keys=False,
         pos_enc_at_cross_attn_queries=False,
-        pre_norm=True,
-        self_attention=_attention(enc["num_heads"], d, _DROPOUT, batch_first=True),
-        cross_attention=_attention(enc["num_heads"], d, _DROPOUT, batch_first=True),
-    )
+    )  # fmt: skip
     encoder = enc_mod.TransformerEncoderFusion(
         layer=encoder_layer,
         num_layers=enc["num_layers"],
@@ -318,21 +334,12 @@ def _segmentation_head(cfg: dict) -> nn.Module:
 
 def _geometry_encoder(cfg: dict) -> nn.Module:
     """model_builder's ``_create_geometry_encoder`` (its unused CXBlock left out)."""
-    enc_mod = import_sam3("sam3.model.encoder")
     geo_mod = import_sam3("sam3.model.geometry_encoders")
     d, geo = cfg["d_model"], cfg["geometry"]
-    layer = enc_mod.TransformerEncoderLayer(
-        activation="relu",
-        d_model=d,
-        dim_feedforward=geo["dim_feedforward"],
-        dropout=_DROPOUT,
-        pos_enc_at_attn=False,
-        pre_norm=True,
-        self_attention=_attention(geo["num_heads"], d, _DROPOUT, batch_first=False),
-        pos_enc_at_cross_attn_queries=False,
+    layer = _encoder_layer(
+        d, geo, batch_first=False, pos_enc_at_attn=False, pos_enc_at_cross_attn_queries=False,
         pos_enc_at_cross_attn_keys=True,
-        cross_attention=_attention(geo["num_heads"], d, _DROPOUT, batch_first=False),
-    )
+    )  # fmt: skip
     return geo_mod.SequenceGeometryEncoder(
         pos_enc=_position_encoding(d),
         encode_boxes_as_points=False,

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from mmdet.models.detectors.base import BaseDetector
-from mmdet.registry import MODELS
+from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
 from mmengine.logging import print_log
@@ -49,7 +49,7 @@ from .policy import (
 )
 from .prompts import build_find_batch
 
-__all__ = ["STAGE_PREFIXES", "Sam3PromptedDetector"]
+__all__ = ["STAGE_PREFIXES", "Sam3PromptedDetector", "resolve_classes"]
 
 #: Parameter-name prefixes (in the detector, whose SAM3 model is ``sam3``) of the three stages
 #: of ``ProgressiveUnfreezeHook``: ``vit`` (last ViT blocks + adapter), ``head`` (SAM3's
@@ -82,6 +82,27 @@ def _fp32(out: Any) -> Any:
     return converted
 
 
+def resolve_classes(classes: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """The class names in label order: ``classes`` itself, or, when it is a str, the
+    ``METAINFO["classes"]`` of the dataset type it names (e.g. ``"DIORDataset"``).
+
+    Raises:
+        ValueError: a str that names no registered dataset type with ``METAINFO`` classes.
+    """
+    if classes is None:
+        return None
+    if not isinstance(classes, str):
+        return tuple(classes)
+    dataset = DATASETS.get(classes)
+    names = (getattr(dataset, "METAINFO", None) or {}).get("classes")
+    if not names:
+        raise ValueError(
+            f"model.classes={classes!r} names no registered dataset type with METAINFO "
+            "classes: give the class names, or a dataset type such as 'DIORDataset'"
+        )
+    return tuple(names)
+
+
 @MODELS.register_module()
 class Sam3PromptedDetector(BaseDetector):
     """SAM3's image model + spectral adapter, asked for every class by name.
@@ -92,8 +113,10 @@ class Sam3PromptedDetector(BaseDetector):
         checkpoint: Local ``sam3.pt`` (``None``: random init, or weights via ``load_from``).
         bpe_path: CLIP's BPE vocabulary (``None``: found, see :func:`resolve_bpe_path`).
         img_size: Input side S (default: the arch's, 1008 for SAM3).
-        classes: The class names in label order (the dataset's metainfo ``classes``); ``None``
-            takes them from ``dataset_meta`` (set by mmdet's ``init_detector``).
+        classes: The class names in label order (the dataset's metainfo ``classes``), or the
+            name of a registered dataset type whose ``METAINFO`` classes they are (e.g.
+            ``"DIORDataset"``; give the names when a config overrides the dataset's metainfo);
+            ``None`` takes them from ``dataset_meta`` (set by mmdet's ``init_detector``).
         class_prompts: Text to ask for a class, by class name (e.g. ``{"storagetank": "storage
             tank"}``); other classes are asked by their name.
         num_trainable_blocks: N, the last ViT blocks that train.
@@ -113,7 +136,7 @@ class Sam3PromptedDetector(BaseDetector):
         checkpoint: str | None = None,
         bpe_path: str | None = None,
         img_size: int | None = None,
-        classes: Sequence[str] | None = None,
+        classes: Sequence[str] | str | None = None,
         class_prompts: Mapping[str, str] | None = None,
         num_trainable_blocks: int = 6,
         train_head: bool = True,
@@ -125,13 +148,13 @@ class Sam3PromptedDetector(BaseDetector):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.classes = resolve_classes(classes)  # before SAM3 is built: a bad name fails fast
         self.sam3 = build_sam3_image_model(arch, bpe_path, checkpoint, img_size=img_size)
         self.img_size = self.sam3.arch_cfg["img_size"]
         adapter_cfg = dict(hidden_channels=128) if adapter_cfg is None else adapter_cfg
         if adapter_cfg:
             insert_spectral_adapter(self.sam3, **adapter_cfg)
         apply_freeze_policy(self.sam3, num_trainable_blocks, train_head)
-        self.classes = tuple(classes) if classes is not None else None
         self.class_prompts = dict(class_prompts or {})
         self.with_mask_loss = with_mask_loss
         self.max_per_img = max_per_img
