@@ -265,6 +265,17 @@ def _is_rotated_batch(boxes: Sequence[Tensor]) -> bool:
     )
 
 
+def _reference_start(boxes: Sequence[Tensor], img_shape: tuple[int, int],
+                     feat_shape: tuple[int, int],
+                     name: str) -> tuple[tuple[int, int], tuple[int, int], Tensor]:
+    """Checked sizes and the all-ones (N, 1, H_l, W_l) accumulator of a per-box reference loop."""
+    img_hw, grid_hw = _hw(img_shape, "img_shape"), _hw(feat_shape, "feat_shape")
+    if isinstance(boxes, Tensor) or len(boxes) == 0:
+        raise ValueError(f"{name}: boxes must be a non-empty list of tensors")
+    weights = torch.ones((len(boxes), 1, *grid_hw), dtype=_ACC_DTYPE, device=boxes[0].device)
+    return img_hw, grid_hw, weights
+
+
 def disw_weights_reference(
     boxes: Sequence[Tensor], img_shape: tuple[int, int], feat_shape: tuple[int, int]
 ) -> Tensor:
@@ -273,12 +284,8 @@ def disw_weights_reference(
     Same arguments and result as :func:`disw_weights`; slow (one host sync per image, one
     tensor update per box).
     """
-    img_h, img_w = _hw(img_shape, "img_shape")
-    grid_h, grid_w = _hw(feat_shape, "feat_shape")
-    if isinstance(boxes, Tensor) or len(boxes) == 0:
-        raise ValueError("disw_weights_reference: boxes must be a non-empty list of tensors")
-    device = boxes[0].device
-    weights = torch.ones((len(boxes), 1, grid_h, grid_w), dtype=_ACC_DTYPE, device=device)
+    (img_h, img_w), (grid_h, grid_w), weights = _reference_start(
+        boxes, img_shape, feat_shape, "disw_weights_reference")
     for i, image_boxes in enumerate(boxes):
         for x1, y1, x2, y2 in image_boxes.reshape(-1, HBOX_DIM).double().tolist():
             col0 = max(math.floor(x1 * grid_w / img_w), 0)
@@ -442,12 +449,9 @@ def disw_weights_rotated_reference(
 
     Each box is tested against every cell centre of the grid.
     """
-    img_h, img_w = _hw(img_shape, "img_shape")
-    grid_h, grid_w = _hw(feat_shape, "feat_shape")
-    if isinstance(boxes, Tensor) or len(boxes) == 0:
-        raise ValueError("disw_weights_rotated_reference: boxes must be a non-empty list")
-    device = boxes[0].device
-    weights = torch.ones((len(boxes), 1, grid_h, grid_w), dtype=_ACC_DTYPE, device=device)
+    (img_h, img_w), (grid_h, grid_w), weights = _reference_start(
+        boxes, img_shape, feat_shape, "disw_weights_rotated_reference")
+    device = weights.device
     centre_x = _cell_centre(torch.arange(grid_w, dtype=_ACC_DTYPE, device=device), img_w, grid_w)
     centre_y = _cell_centre(torch.arange(grid_h, dtype=_ACC_DTYPE, device=device), img_h, grid_h)
     for i, image_boxes in enumerate(boxes):
