@@ -186,15 +186,18 @@ class RTMDetStrategy(DenseHeadStrategy):
         """(N * A, 4) distances from the per-level box outputs."""
         return self.flatten(outputs[1], 4).reshape(-1, 4)
 
+    #: The least distance (pixels) a decoded KD box keeps from its point (see decode_outputs).
+    min_distance: float = 0.0
+
     def decode_outputs(self, head, outputs, priors, producer, clamp: bool = True) -> Tensor:
-        """Boxes from the point priors and the distances, clamped at 0 first (``clamp``): the
-        RTMDet-tiny/s heads (``exp_on_reg=False``) predict distances linearly, and a negative
-        one gives an inverted box, on which GIoU is not defined."""
+        """Boxes from the point priors and the distances, clamped at :attr:`min_distance` first
+        (``clamp``): the RTMDet-tiny/s heads (``exp_on_reg=False``) predict distances linearly,
+        and a negative one gives an inverted box, on which GIoU is not defined."""
         n = outputs[0][0].shape[0]
         points = priors[:, :2].repeat(n, 1)
         dist = self.box_branch(head, outputs)
         if clamp:
-            dist = torch.cat([dist[:, :4].clamp(min=0), dist[:, 4:]], dim=1)
+            dist = torch.cat([dist[:, :4].clamp(min=self.min_distance), dist[:, 4:]], dim=1)
         return get_box_tensor(head.bbox_coder.decode(points, dist))
 
     def own_targets(self, head, outputs_t, sizes, ctx) -> tuple:

@@ -20,6 +20,9 @@ class RotatedRTMDetStrategy(RTMDetStrategy):
     whose assigner reads the decoded oriented boxes."""
 
     head_types = ("RotatedRTMDetHead",)
+    #: Sides of at least 2 px: a thinner box's Gaussian is not kept positive-definite in float32
+    #: (its covariance determinant cancels to 0 or below), and the KL distance turns infinite.
+    min_distance = 1.0
 
     @staticmethod
     def rotated(head: nn.Module) -> bool:
