@@ -151,11 +151,15 @@ def decode(family: str, head, outs, sizes) -> tuple[torch.Tensor, torch.Tensor]:
     return logits, torch.stack(boxes)
 
 
-def student_targets(family: str, student, x, samples) -> tuple[torch.Tensor, torch.Tensor]:
+def student_targets(family: str, student, x, samples) -> tuple[torch.Tensor, int]:
     """(N, A) label weights and the number of positives from the student head's own
     ``get_targets``, called as its ``loss_by_feat`` calls it."""
-    head = student.bbox_head
-    outs = head(x)
+    return head_targets(family, student.bbox_head, student.bbox_head(x), samples)
+
+
+def head_targets(family: str, head, outs, samples) -> tuple[torch.Tensor, int]:
+    """(N, A) label weights and the number of positives from ``head``'s own ``get_targets`` for
+    its outputs ``outs`` (the dynamic soft-label assigner reads them)."""
     sizes = [c.shape[-2:] for c in outs[0]]
     metas = [s.metainfo for s in samples]
     gts = [s.gt_instances for s in samples]
@@ -188,6 +192,7 @@ def student_targets(family: str, student, x, samples) -> tuple[torch.Tensor, tor
 
 def implicit_oracle(family, model, inputs, samples) -> dict[str, float]:
     """Every implicit term of ``model`` (same-family pair, equal FPN channels) by the formulas."""
+    family = "rtmdet" if family == "rtmdet_shared" else family
     with torch.no_grad():
         x = list(model.student.extract_feat(inputs))
         t = list(model.teacher.extract_feat(inputs))
@@ -225,12 +230,24 @@ def check(losses, ref):
         assert got == pytest.approx(ref[key], rel=REL, abs=1e-9), (key, got, ref[key])
 
 
+def shared_rtmdet(widen: float, fpn: int) -> dict:
+    """RTMDet with mmdet's plain ``RTMDetHead`` (convs and BN shared by the levels, objectness
+    branch on) in the separate-BN head's place."""
+    cfg = tiny_rtmdet(widen=widen, fpn=fpn)
+    head = cfg["bbox_head"]
+    for key in ("share_conv", "exp_on_reg", "use_depthwise"):
+        head.pop(key, None)
+    head.update(type="RTMDetHead", with_objectness=True)
+    return cfg
+
+
 TINY = {"fcos": lambda w, f: tiny_dense("fcos", width=w, fpn=f),
         "atss": lambda w, f: tiny_dense("atss", width=w, fpn=f),
         "gfl": lambda w, f: tiny_dense("gfl", width=w, fpn=f),
-        "rtmdet": lambda w, f: tiny_rtmdet(widen=w / 64, fpn=f)}
+        "rtmdet": lambda w, f: tiny_rtmdet(widen=w / 64, fpn=f),
+        "rtmdet_shared": lambda w, f: shared_rtmdet(widen=w / 64, fpn=f)}
 STRATEGY = {"fcos": "FCOSStrategy", "atss": "ATSSStrategy", "gfl": "GFLStrategy",
-            "rtmdet": "RTMDetStrategy"}
+            "rtmdet": "RTMDetStrategy", "rtmdet_shared": "RTMDetStrategy"}
 
 
 @pytest.mark.parametrize("family", sorted(TINY))

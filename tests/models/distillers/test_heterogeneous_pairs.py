@@ -72,6 +72,56 @@ def test_retinanet_teacher_rtmdet_student_terms_are_retinanets_on_the_teachers_g
     assert model.student.backbone.stem[0].conv.weight.grad is not None
 
 
+#: (teacher, student) of two dense families: the amplifier head assigns on its own grid.
+DENSE_PAIRS = [("atss", "fcos"), ("fcos", "atss"), ("rtmdet", "retinanet")]
+
+
+def dense(family: str, width: int):
+    if family == "retinanet":
+        return tiny_retinanet(width=width, fpn=16)
+    if family == "rtmdet":
+        return tiny_rtmdet(widen=width / 64, fpn=16)
+    return tiny_dense(family, width=width, fpn=16)
+
+
+@pytest.mark.parametrize(("teacher", "student"), DENSE_PAIRS, ids=lambda v: v)
+def test_dense_teacher_of_another_family_assigns_on_its_own_grid(teacher, student):
+    """The amplifiers' terms are the teacher family's published rule, with label weights and
+    positives from the amplifier head's own get_targets on its grid (RTMDet's from its own
+    teacher-side predictions, per amplifier), the student's maps on the teacher's levels."""
+    from test_dense_families import decode, dense_kd, head_targets
+
+    model = build(distiller_cfg(dense(student, 8), dense(teacher, 16),
+                                amplifiers=dict(full=0.9, high=1.3)))
+    assert model.pair.heterogeneous and model.amplifier_reads_raw
+    for i, amp in enumerate(model.amplifiers):
+        perturb(amp.head, 80 + i)
+    model.train()
+    inputs, samples = make_batch(model, size=128, num_boxes=[3, 2])
+    losses = model.loss(inputs, samples)
+    with torch.no_grad():
+        x = list(model.student.extract_feat(inputs))
+        t = list(model.teacher.extract_feat(model.router.teacher_inputs(inputs)))
+    strides = model.pair.levels.student_strides
+    x = [x[strides.index(s)] for s in model.pair.levels.teacher_strides]  # shared strides only
+    for amp, w in zip(model.amplifiers, (0.9, 1.3), strict=True):
+        xs, ts = (x, t) if amp.name == "full" else ([hf_map(f) for f in x], [hf_map(f) for f in t])
+        with torch.no_grad():
+            out_s, out_t = amp.head(xs), amp.head(ts)
+            weights, num_pos = head_targets(teacher, amp.head, out_t, samples)
+        assert num_pos > 0
+        sizes = [c.shape[-2:] for c in out_t[0]]
+        ls, bs = decode(teacher, amp.head, out_s, sizes)
+        lt, bt = decode(teacher, amp.head, out_t, sizes)
+        cls = reg = 0.0
+        for i in range(len(samples)):
+            c, r = dense_kd(ls[i], lt[i], bs[i], bt[i], weights[i], num_pos)
+            cls, reg = cls + c, reg + r
+        for key, value in ((f"loss_imp_{amp.name}_cls", w * cls),
+                           (f"loss_imp_{amp.name}_reg", w * reg)):
+            assert float(losses[key]) == pytest.approx(value, rel=1e-4), key
+
+
 def test_two_stage_teacher_one_stage_student_trains_on_rois_the_teacher_samples():
     """Faster R-CNN teacher (strides 4-64) for an RTMDet student (8-32): the RoI head's KD
     (KL, L1 on deltas) on RoIs sampled from the teacher's own proposals; the stride-4 level is
