@@ -78,6 +78,10 @@ class SpectralDistiller(FrozenPartsDetector):
     channels; the teacher reads its modality's channels, the student (task loss, DISW,
     amplifiers, ``predict``) its own (:mod:`ds2d2_mm.models.distillers.input_router`).
 
+    A teacher of another family than the student (an extension, :mod:`.pairing`): the
+    amplifiers are the teacher's heads with the teacher family's strategy and KD losses, their
+    targets are made on their own grid, and the student's FPN levels meet the teacher's by stride.
+
     For comparisons, ``distill_cfg.explicit`` may name another feature-level method
     (:mod:`ds2d2_mm.models.losses`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit stream), and
     ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
@@ -287,8 +291,7 @@ class SpectralDistiller(FrozenPartsDetector):
             terms.update(self.explicit(connected, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
         ctx = KDContext(samples=batch_data_samples, student_pass=sp, kd_cls=self.kd_cls,
                         kd_reg=self.kd_reg, strategy=self.pair.amplifier_strategy,
-                        student=self.student,
-                        teacher=self.teacher)
+                        student=self.student, teacher=self.teacher)
         if self.amplifiers:
             feats_amp = self.amplifier_feats(sp.feats, connected, feats_t)
             for amp in self.amplifiers:
