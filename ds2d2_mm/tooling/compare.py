@@ -17,7 +17,11 @@ scores are reused by a second call. Several runs go side by side with ``jobs`` (
 The rows come from the bench folder itself: every config there declares, in a top-level
 ``bench_row``, its line of the table (``bench_row = dict(name='FGD', group='method', order=40)``;
 rows sort by group, then ``order``) or its role (``bench_row = dict(role='teacher')`` or
-``'amplifier'``). A new method is one config dropped into the folder. The declaration is read
+``'amplifier'``). A new method is one config dropped into the folder. A row of another detector
+family than the bench's baseline names the row it is measured against, ``baseline='<name>'``
+(group ``'family'``): its exported student is scored in that row's config, and its step time and
+extra parameters are relative to that row (a row whose ``baseline`` is its own name trains its
+student alone, as the bench's baseline does). The declaration is read
 from the file's own source with :mod:`ast` (nothing is executed or inherited); mmengine's
 ``Config`` keeps the key as a plain value and the runner never reads it.
 """
@@ -58,12 +62,14 @@ METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "APs": "coco/bbox_
 
 
 #: The table's groups, in its order.
-GROUPS = ("baseline", "ds2d2", "method", "ablation")
+GROUPS = ("baseline", "ds2d2", "method", "ablation", "family")
 #: Roles of the bench configs that are no row: the frozen parts every distilled row reads.
 ROLES = ("teacher", "amplifier")
 #: The top-level name under which a bench config declares its row or role.
 BENCH_ROW_KEY = "bench_row"
 _ROW_KEYS = ("name", "group", "order")
+#: Optional key of a row: the name of the row it is measured against (default the baseline).
+_BASELINE_KEY = "baseline"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,12 @@ class Row:
     name: str
     config: str
     group: str  # one of GROUPS
+    baseline: str | None = None  # the row it is measured against (None: the bench's baseline)
+
+    @property
+    def alone(self) -> bool:
+        """Whether the row trains its student alone (no teacher, no export)."""
+        return self.group == "baseline" or self.baseline == self.name
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,7 @@ def _bench_entry(path: Path, declared: dict | None) -> tuple[str, int] | str:
             raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{extra[0]}: a config with a role is no "
                               "row of the table; give the role alone")
         return role
-    unknown = sorted(set(declared) - set(_ROW_KEYS))
+    unknown = sorted(set(declared) - {*_ROW_KEYS, _BASELINE_KEY})
     if unknown:
         raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{unknown[0]} is not a key of a row; its keys "
                           f"are {', '.join(_ROW_KEYS)} (or role alone), {example}")
@@ -160,6 +172,12 @@ def _bench_entry(path: Path, declared: dict | None) -> tuple[str, int] | str:
                           f"got {group!r}")
     if isinstance(order, bool) or not isinstance(order, int):
         raise ConfigError(f"{path}: {BENCH_ROW_KEY}.order must be an integer, got {order!r}")
+    baseline = declared.get(_BASELINE_KEY)
+    if baseline is not None and (not isinstance(baseline, str) or group in ("baseline",
+                                                                             "ds2d2")):
+        raise ConfigError(f"{path}: {BENCH_ROW_KEY}.{_BASELINE_KEY} names another row by its "
+                          "name (a string), in a row that is not the bench's baseline or DS2D2, "
+                          f"got {baseline!r}")
     return group, order
 
 
@@ -199,12 +217,18 @@ def discover_bench(folder: str | os.PathLike) -> Bench:
             raise ConfigError(f"{path}: {BENCH_ROW_KEY}.name {name!r} is the name of "
                               f"{named[name]} too; give each row its own name")
         named[name] = path
-        rows.append((GROUPS.index(group), order, path.name, Row(name, config, group)))
+        rows.append((GROUPS.index(group), order, path.name,
+                     Row(name, config, group, declared.get(_BASELINE_KEY))))
     for role, configs in roles.items():
         if len(configs) != 1:
             raise ConfigError(f"{directory}: {len(configs)} configs declare "
                               f"{BENCH_ROW_KEY} = dict(role={role!r}) ({', '.join(configs)}); "
                               "a bench needs exactly one")
+    for *_, row in rows:
+        if row.baseline is not None and row.baseline not in named:
+            raise ConfigError(f"{named[row.name]}: {BENCH_ROW_KEY}.{_BASELINE_KEY}="
+                              f"{row.baseline!r} is no row of the bench; rows: "
+                              f"{', '.join(sorted(named))}")
     for group in ("baseline", "ds2d2"):
         found = [r.config for *_, r in rows if r.group == group]
         if len(found) != 1:
@@ -352,6 +376,7 @@ class CompareBench:
                 raise ValueError(f"unknown rows {unknown}; known: {sorted(known)}")
         chosen = set(rows or known) | {r.name for r in preset.rows if r.group in
                                        ("baseline", "ds2d2")}
+        chosen |= {known[n].baseline for n in chosen if known[n].baseline}  # their references
         self.rows = [r for r in preset.rows if r.name in chosen]
         self.jobs = max(1, int(jobs))
         self.work_root = Path(work_root or preset.work_root).resolve()
@@ -435,7 +460,7 @@ class CompareBench:
         start = time.time()
         try:
             opts = [f"randomness.seed={seed}"]
-            if row.group != "baseline":
+            if not row.alone:
                 opts += [f"model.teacher_ckpt={teacher.checkpoint}"]
                 if _reads_amplifier(row.config):
                     opts += [f"model.amplifier_ckpt={amp.checkpoint}"]
@@ -444,13 +469,13 @@ class CompareBench:
                                step_time=median_step_time(run.work_dir),
                                train_seconds=run.train_seconds)
             scored = run
-            if row.group != "baseline":  # the student alone, as exported, in the plain config
+            if not row.alone:  # the student alone, as exported, in its baseline's plain config
                 student = run.work_dir / "student.pth"
                 stale = (not student.is_file()
                          or student.stat().st_mtime < run.checkpoint.stat().st_mtime)
                 if stale:
                     export_student(str(run.checkpoint), str(student))
-                scored = RunResult(name=label, config=self._baseline().config,
+                scored = RunResult(name=label, config=self._baseline(row).config,
                                    work_dir=run.work_dir / "student_test", checkpoint=student)
                 scored.work_dir.mkdir(parents=True, exist_ok=True)
             job.evaluate(scored, self._test_options())
@@ -462,7 +487,10 @@ class CompareBench:
                 self._durations.append(time.time() - start)
                 self._done += 1
 
-    def _baseline(self) -> Row:
+    def _baseline(self, row: Row | None = None) -> Row:
+        """The row ``row`` is measured against (default, and for most rows: the baseline)."""
+        if row is not None and row.baseline is not None:
+            return next(r for r in self.rows if r.name == row.baseline)
         return next(r for r in self.rows if r.group == "baseline")
 
     def run(self, monitor_every: float = 30.0) -> list[RowResult]:
@@ -486,9 +514,9 @@ class CompareBench:
                 results = list(pool.map(lambda t: self.run_row(t[0], t[1], teacher, amp), tasks))
         finally:
             stop.set()
-        base = {r.seed: r.trainable for r in results if r.row.group == "baseline"}
+        base = {(r.row.name, r.seed): r.trainable for r in results}
         for r in results:
-            r.extra_params = r.trainable - base[r.seed]
+            r.extra_params = r.trainable - base[(self._baseline(r.row).name, r.seed)]
         table = format_table(summarise(results), self.seeds)
         (self.work_root / "compare.json").write_text(json.dumps(
             [dict(row=r.row.name, group=r.row.group, config=r.row.config, seed=r.seed,
@@ -511,8 +539,10 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
 
 def summarise(results: Sequence[RowResult]) -> list[dict]:
     """Per row (in first-seen order): seeds, mean and sd of each metric, extra parameters, step
-    time relative to the baseline of the same seed (mean over seeds), per-seed AP values."""
-    baseline_time = {r.seed: r.step_time for r in results if r.row.group == "baseline"}
+    time relative to the baseline of the same seed (mean over seeds; the row's own ``baseline``
+    row where it names one), per-seed AP values."""
+    times = {(r.row.name, r.seed): r.step_time for r in results}
+    main = next((r.row.name for r in results if r.row.group == "baseline"), None)
     rows: dict[str, dict] = {}
     for r in results:
         entry = rows.setdefault(r.row.name, dict(name=r.row.name, group=r.row.group, seeds=[],
@@ -521,7 +551,7 @@ def summarise(results: Sequence[RowResult]) -> list[dict]:
         entry["seeds"].append(r.seed)
         for k in METRICS:
             entry["metrics"][k].append(r.metrics.get(k, math.nan))
-        base = baseline_time.get(r.seed)
+        base = times.get((r.row.baseline or main, r.seed))
         if base and r.step_time:
             entry["rel_time"].append(r.step_time / base)
     out = []

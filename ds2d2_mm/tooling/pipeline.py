@@ -71,6 +71,21 @@ def _recipe(folder: str, detector: str, dataset: str) -> Preset:
                   work_root=f"work_dirs/{detector}_{dataset}")
 
 
+def _pair(teacher: str, student: str, dataset: str, distill: str | None = None,
+          folder: str = "families", teacher_folder: str | None = None) -> Preset:
+    """A recipe of the detector families (``configs/families/``, this project's extension),
+    named by teacher and student: ``<teacher>_<dataset>.py`` (teacher, in ``teacher_folder``
+    when it is another folder's), ``<teacher>_hfamp_<dataset>.py`` (amplifier),
+    ``<student>_<dataset>.py`` (baseline), and ``distill`` (default
+    ``<teacher>_<student size>_<dataset>.py``); work dir ``work_dirs/<distill stem>``."""
+    stem, t_stem = f"configs/{folder}", f"configs/{teacher_folder or folder}"
+    distill = distill or f"{teacher}_{student.rsplit('_', 1)[-1]}_{dataset}.py"
+    return Preset(teacher=f"{t_stem}/{teacher}_{dataset}.py",
+                  amplifier=f"{t_stem}/{teacher}_hfamp_{dataset}.py",
+                  baseline=f"{stem}/{student}_{dataset}.py", distill=f"{stem}/{distill}",
+                  work_root=f"work_dirs/{Path(distill).stem}")
+
+
 PRESETS: dict[str, Preset] = {
     "demo": _demo("demo", "synthetic", "aerial"),
     # the demo on 4-band rasters (R, G, B, NIR uint16 TIFFs of the same scenes, per-band
@@ -96,6 +111,18 @@ PRESETS: dict[str, Preset] = {
     # configs/multiband/retina_r101_coco_multiband.py and write its band_stats.json first
     "retina_coco_multiband": _recipe("multiband", "retina", "coco_multiband"),
     "oriented_rcnn_dota": _recipe("ds2d2", "oriented_rcnn", "dota"),
+    # the detector families (configs/families, this project's extension), each on its family's
+    # own mmdet / mmrotate schedule; the oriented ones score DOTA mAP, run them with --no-report
+    "rtmdet_tiny_dior": _pair("rtmdet_l", "rtmdet_tiny", "dior"),
+    "rtmdet_s_dior": _pair("rtmdet_l", "rtmdet_s", "dior"),
+    "fcos_dior": _recipe("families", "fcos", "dior"),
+    "atss_dior": _recipe("families", "atss", "dior"),
+    "rotated_rtmdet_tiny_dota": _pair("rotated_rtmdet_l", "rotated_rtmdet_tiny", "dota"),
+    "rotated_rtmdet_s_dota": _pair("rotated_rtmdet_l", "rotated_rtmdet_s", "dota"),
+    # heterogeneous pairs: the Oriented R-CNN R101 teacher of configs/ds2d2 for RTMDet-R students
+    **{f"oriented_rcnn_rotated_rtmdet_{size}_dota": _pair(
+        "oriented_rcnn_r101", f"rotated_rtmdet_{size}", "dota", teacher_folder="ds2d2",
+        distill=f"oriented_rcnn_r101_rotated_rtmdet_{size}_dota.py") for size in ("tiny", "s")},
 }
 
 

@@ -36,7 +36,11 @@ def test_every_bench_config_is_a_row_or_a_frozen_part():
     preset = COMPARE_PRESETS["demo"]
     used = {preset.teacher, preset.amplifier, *(r.config for r in preset.rows)}
     assert {str(p.relative_to(REPO)) for p in BENCH} == used
-    assert len({r.name for r in preset.rows}) == len(preset.rows) == 16
+    assert len({r.name for r in preset.rows}) == len(preset.rows) == 18
+    # the rows of another family name the row they are measured against
+    family = {r.name: r.baseline for r in preset.rows if r.group == "family"}
+    assert family == {"RTMDet-tiny": "RTMDet-tiny",
+                      "DS2D2 RetinaNet->RTMDet-tiny": "RTMDet-tiny"}
 
 
 #: A method added by dropping one config into a bench folder.
@@ -95,6 +99,10 @@ def test_the_runner_ignores_the_row_declaration(tmp_path):
     ("bench_row = ['X', 'method', 1]", "bench_row", "must be dict"),
     ("model = dict()", "bench_row", "no top-level"),
     ("bench_row = dict(name='FGD', group='method', order=1)", "bench_row.name", "fgd.py too"),
+    ("bench_row = dict(name='X', group='family', order=1, baseline='Y')", "bench_row.baseline",
+     "no row of the bench"),
+    ("bench_row = dict(name='X', group='family', order=1, baseline=3)", "bench_row.baseline",
+     "a string"),
 ], ids=lambda v: v if isinstance(v, str) and v.startswith("bench_row") else None)
 def test_a_malformed_row_declaration_is_refused_naming_file_and_key(tmp_path, line, key, says):
     bench = tmp_path / "bench"
@@ -233,6 +241,26 @@ def test_step_time_and_trainable_elements_from_files(tmp_path):
     torch.save({"state_dict": {}}, ckpt)
     with pytest.raises(ValueError, match="no optimizer state"):
         trainable_elements(ckpt)
+
+
+def test_a_family_row_is_measured_against_its_own_baseline():
+    chosen = CompareBench(COMPARE_PRESETS["demo"], rows=["DS2D2 RetinaNet->RTMDet-tiny"])
+    assert [r.name for r in chosen.rows] == ["baseline", "DS2D2", "RTMDet-tiny",
+                                             "DS2D2 RetinaNet->RTMDet-tiny"]
+    het = chosen.rows[-1]
+    assert not het.alone and chosen.rows[2].alone and chosen.rows[0].alone
+    assert chosen._baseline(het).config == "configs/demo/bench/rtmdet_tiny.py"
+    assert chosen._baseline(chosen.rows[1]).name == "baseline"
+
+    def family(name, seed, step, base="RTMDet-tiny"):
+        return RowResult(row=Row(name, f"{name}.py", "family", base), seed=seed,
+                         metrics={"AP": 0.1, "AP50": 0.2, "APs": 0.05}, step_time=step)
+
+    results = [result("baseline", "baseline", 0, 0.2, step=0.1),
+               family("RTMDet-tiny", 0, 0.3), family("pair", 0, 0.9)]
+    summary = {e["name"]: e for e in summarise(results)}
+    assert summary["pair"]["rel_time"] == pytest.approx(3.0)  # against RTMDet-tiny, not 0.1
+    assert summary["RTMDet-tiny"]["rel_time"] == pytest.approx(1.0)
 
 
 def test_unknown_rows_are_named():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -132,14 +133,36 @@ def test_missing_configured_checkpoint_fails_before_training(tmp_path):
     assert not (tmp_path / "wd").exists() or not list((tmp_path / "wd").glob("*.pth"))
 
 
+FAMILY_PRESETS = ["rtmdet_tiny_dior", "rtmdet_s_dior", "fcos_dior", "atss_dior",
+                  "rotated_rtmdet_tiny_dota", "rotated_rtmdet_s_dota",
+                  "oriented_rcnn_rotated_rtmdet_tiny_dota", "oriented_rcnn_rotated_rtmdet_s_dota"]
+
+
 @pytest.mark.parametrize("name", ["retina_dior", "faster_rcnn_dior", "retina_dota",
-                                  "faster_rcnn_dota", "rotated_retina_dota"])
+                                  "faster_rcnn_dota", "rotated_retina_dota", *FAMILY_PRESETS])
 def test_paper_presets_name_existing_configs(name):
     from ds2d2_mm.tooling.pipeline import PRESETS
 
     preset = PRESETS[name]
     for config in (preset.teacher, preset.amplifier, preset.baseline, preset.distill):
         assert (REPO / config).is_file(), config
+
+
+@pytest.mark.parametrize("name", FAMILY_PRESETS)
+def test_family_presets_are_one_recipe(name):
+    """The distiller reads the preset's teacher and amplifier configs and distils its
+    baseline's student; the amplifier stage starts from the preset's teacher."""
+    from ds2d2_testlib import load_config
+
+    from ds2d2_mm.tooling.pipeline import PRESETS
+
+    preset = PRESETS[name]
+    distill = load_config(REPO / preset.distill).model
+    assert Path(distill.teacher_config).resolve() == (REPO / preset.teacher).resolve()
+    assert Path(distill.amplifier_config).resolve() == (REPO / preset.amplifier).resolve()
+    assert distill.student == load_config(REPO / preset.baseline).model
+    amp = load_config(REPO / preset.amplifier).model
+    assert Path(amp.teacher_config).resolve() == (REPO / preset.teacher).resolve()
 
 
 def test_auto_scale_lr_reaches_every_training_command(tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ from .distill_cfg import (
     resolve_kd_cfg,
 )
 from .input_router import InputRouter, build_input_router
+from .pairing import PairPlan, plan_pair
 from .strategies import DistillStrategy, KDContext, build_strategy
 
 #: Checkpoint key prefixes of earlier releases and their names now: the 1x1 adapter was saved
@@ -47,17 +48,6 @@ def upgrade_state_dict(state: dict, prefix: str = "") -> dict:
         for key in [k for k in state if k.startswith(prefix + old)]:
             state[prefix + new + key[len(prefix + old):]] = state.pop(key)
     return state
-
-
-def _fpn_channels(detector: BaseDetector, what: str) -> tuple[int, int]:
-    """(out_channels, num_outs) of ``detector``'s neck."""
-    neck = getattr(detector, "neck", None)
-    channels = getattr(neck, "out_channels", None)
-    levels = getattr(neck, "num_outs", None)
-    if channels is None or levels is None:
-        raise ConfigError(f"SpectralDistiller: the {what} needs an FPN-like neck with "
-                          f"out_channels and num_outs, got {type(neck).__name__}")
-    return channels, levels
 
 
 @MODELS.register_module()
@@ -88,6 +78,10 @@ class SpectralDistiller(FrozenPartsDetector):
     channels; the teacher reads its modality's channels, the student (task loss, DISW,
     amplifiers, ``predict``) its own (:mod:`ds2d2_mm.models.distillers.input_router`).
 
+    A teacher of another family than the student (an extension, :mod:`.pairing`): the
+    amplifiers are the teacher's heads with the teacher family's strategy and KD losses, their
+    targets are made on their own grid, and the student's FPN levels meet the teacher's by stride.
+
     For comparisons, ``distill_cfg.explicit`` may name another feature-level method
     (:mod:`ds2d2_mm.models.losses`: FitNet, FGD, PKD, MGD) or ``None`` (no explicit stream), and
     ``distill_cfg.implicit`` a prediction-level method in the amplifiers' place
@@ -115,18 +109,20 @@ class SpectralDistiller(FrozenPartsDetector):
         self.distill_cfg = merge_distill_cfg(distill_cfg)
         self.student = MODELS.build(student)
         self.strategy: DistillStrategy = build_strategy(self.student, self.distill_cfg["strategy"])
-        defaults = self.strategy.default_kd_losses(self.student)
-        kd_cfgs = {key: resolve_kd_cfg(defaults[key], self.distill_cfg[key])
-                   for key in ("kd_cls", "kd_reg")}
-        for key, cfg in kd_cfgs.items():
-            check_component(f"distill_cfg.{key}", cfg)
-
         teacher_ckpt = local_checkpoint(teacher_ckpt, "model.teacher_ckpt")
         amplifier_ckpt = local_checkpoint(amplifier_ckpt, "model.amplifier_ckpt")
         teacher_cfg = model_cfg_of(teacher_config, "teacher")
         teacher_cfg.pop("init_cfg", None)
         teacher = MODELS.build(teacher_cfg)
-        self.strategy.check_pair(self.student, teacher)
+        # the pair: same family (published), or a teacher of another family (pairing.py): then
+        # the amplifiers' strategy, the KD defaults and the FPN levels are the teacher's
+        pair: PairPlan = plan_pair(self.student, teacher, self.strategy, self.distill_cfg)
+        self.hide("pair", pair)
+        defaults = pair.amplifier_strategy.default_kd_losses(pair.kd_detector)
+        kd_cfgs = {key: resolve_kd_cfg(defaults[key], self.distill_cfg[key])
+                   for key in ("kd_cls", "kd_reg")}
+        for key, cfg in kd_cfgs.items():
+            check_component(f"distill_cfg.{key}", cfg)
         # SHA-256 of the teacher and amplifier files (ds2d2_mm.utils.checkpoint), in every
         # checkpoint
         self.register_buffer("provenance_sha256", torch.zeros(2, 32, dtype=torch.uint8))
@@ -142,7 +138,7 @@ class SpectralDistiller(FrozenPartsDetector):
         builder_cfg = dict(self.distill_cfg["builder"], full=weights.get("full", 0) > 0,
                            high=weights.get("high", 0) > 0)
         amplifiers = MODELS.build(builder_cfg)(
-            freeze(teacher), self.strategy, amplifier_config, amplifier_ckpt,
+            freeze(teacher), pair.amplifier_strategy, amplifier_config, amplifier_ckpt,
             allow_random=allow_random_teacher)
         if builder_cfg["high"] and amplifier_ckpt is not None:
             self._check_amplifier_teacher(amplifier_ckpt, amplifier_config)
@@ -153,11 +149,7 @@ class SpectralDistiller(FrozenPartsDetector):
         self.hide("router", build_input_router(self.distill_cfg, self.data_preprocessor, teacher,
                                                self.student))
 
-        s_ch, s_lv = _fpn_channels(self.student, "student")
-        t_ch, t_lv = _fpn_channels(teacher, "teacher")
-        if s_lv != t_lv:
-            raise ConfigError(f"SpectralDistiller: the student has {s_lv} FPN levels and the "
-                              f"teacher {t_lv}; set the student's neck.num_outs to {t_lv}")
+        (s_ch, t_ch), s_lv = pair.channels, pair.num_levels
         explicit_cfg = self.distill_cfg["explicit"]
         explicit = None if explicit_cfg is None else MODELS.build(
             dict(explicit_cfg, student_channels=s_ch, teacher_channels=t_ch, num_levels=s_lv))
@@ -176,7 +168,7 @@ class SpectralDistiller(FrozenPartsDetector):
         if self.implicit is not None:
             self.implicit.check(self.strategy, self.student, teacher)
         kd = {key: MODELS.build(cfg) for key, cfg in kd_cfgs.items()}
-        self.strategy.check_kd_losses(self.student, kd)
+        pair.amplifier_strategy.check_kd_losses(pair.kd_detector, kd)
         self.kd_cls, self.kd_reg = kd["kd_cls"], kd["kd_reg"]
 
     # -- provenance of the frozen parts ---------------------------------------------------------
@@ -287,6 +279,7 @@ class SpectralDistiller(FrozenPartsDetector):
         sp = self.strategy.student_pass(self.student, router.student_inputs(batch_inputs),
                                         batch_data_samples)
         feats_t = self.teacher_feats(router.teacher_inputs(batch_inputs))
+        sp = self.pair.amplifier_pass(sp, feats_t, batch_data_samples, self.teacher)
         if len(sp.feats) != len(feats_t):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
@@ -297,15 +290,15 @@ class SpectralDistiller(FrozenPartsDetector):
             boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
             terms.update(self.explicit(connected, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
         ctx = KDContext(samples=batch_data_samples, student_pass=sp, kd_cls=self.kd_cls,
-                        kd_reg=self.kd_reg, strategy=self.strategy, student=self.student,
-                        teacher=self.teacher)
+                        kd_reg=self.kd_reg, strategy=self.pair.amplifier_strategy,
+                        student=self.student, teacher=self.teacher)
         if self.amplifiers:
             feats_amp = self.amplifier_feats(sp.feats, connected, feats_t)
             for amp in self.amplifiers:
                 weight = float(self.distill_cfg["amplifiers"][amp.name])
                 with torch.no_grad():
                     inputs_t = amp.inputs(feats_t)
-                kd = self.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, ctx)
+                kd = ctx.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, ctx)
                 for key, value in kd.items():
                     terms[f"loss_imp_{amp.name}_{key}"] = weight * value
         if self.implicit is not None:  # a prediction-level method in the amplifiers' place

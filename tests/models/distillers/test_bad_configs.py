@@ -47,9 +47,16 @@ def test_class_count_mismatch_names_both_counts():
         build(cfg)
 
 
-def test_teacher_of_another_family_is_refused():
-    cfg = distiller_cfg(tiny_retinanet(), tiny_faster_rcnn(width=16))
-    with pytest.raises(ConfigError, match="same detector family"):
+def test_teacher_of_another_family_is_a_heterogeneous_pair_or_refused_naming_both():
+    """A Faster R-CNN teacher for a RetinaNet student was refused before heterogeneous pairs
+    (tests/models/distillers/test_heterogeneous_pairs.py); now one that can be compared is
+    accepted, one that cannot is refused naming both families."""
+    model = build(distiller_cfg(tiny_retinanet(), tiny_faster_rcnn(width=16)))
+    assert model.pair.heterogeneous
+    assert type(model.pair.amplifier_strategy).__name__ == "TeacherRoIStrategy"
+    cfg = distiller_cfg(tiny_retinanet(), tiny_faster_rcnn(width=16, num_classes=5))
+    with pytest.raises(ConfigError, match=r"student RetinaNet \(RetinaHead\), teacher "
+                                          r"FasterRCNN .*3 classes and the teacher 5"):
         build(cfg)
 
 

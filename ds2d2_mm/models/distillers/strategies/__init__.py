@@ -8,6 +8,7 @@ holds one strategy and stays the same class for every family; a new family is on
 with a subclass registered in :data:`STRATEGIES` and chosen by :func:`build_strategy`.
 """
 
+from .atss_gfl import ATSSStrategy, GFLStrategy
 from .base import (
     DELTAS,
     KNOWN_LOSS_INPUTS,
@@ -17,10 +18,16 @@ from .base import (
     StudentPass,
     build_strategy,
     loss_input,
+    strategy_for_head,
 )
+from .dense_points import DenseHeadStrategy, FCOSStrategy, RTMDetStrategy
+from .rotated_rtmdet import RotatedRTMDetStrategy
 from .single_stage import SingleStageStrategy
+from .teacher_rois import TeacherRoIStrategy
 from .two_stage import TwoStageStrategy
 
-__all__ = ["DELTAS", "KNOWN_LOSS_INPUTS", "STRATEGIES", "DistillStrategy", "KDContext",
-           "SingleStageStrategy", "StudentPass", "TwoStageStrategy", "build_strategy",
-           "loss_input"]
+__all__ = ["ATSSStrategy", "DELTAS", "KNOWN_LOSS_INPUTS", "STRATEGIES", "DenseHeadStrategy",
+           "DistillStrategy", "FCOSStrategy", "GFLStrategy", "KDContext", "RTMDetStrategy",
+           "RotatedRTMDetStrategy", "SingleStageStrategy", "StudentPass", "TeacherRoIStrategy",
+           "TwoStageStrategy",
+           "build_strategy", "loss_input", "strategy_for_head"]

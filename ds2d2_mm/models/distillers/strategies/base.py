@@ -87,6 +87,9 @@ class DistillStrategy:
 
     #: Attribute names of the detector parts that form an amplifier head.
     head_attrs: tuple[str, ...] = ()
+    #: Class names of the ``bbox_head`` types this strategy serves, matched along the head's MRO
+    #: by :func:`build_strategy` (the most derived match wins); empty: chosen by its own rule.
+    head_types: tuple[str, ...] = ()
 
     def amplifier_head(self, detector: BaseDetector) -> nn.Module:
         """The head module of ``detector`` that serves as a knowledge amplifier."""
@@ -187,11 +190,26 @@ class DistillStrategy:
                 f"on {given[key]}")
 
 
+def strategy_for_head(head: nn.Module | None) -> str | None:
+    """The registered strategy whose ``head_types`` names the most derived class of ``head``'s
+    MRO (e.g. ``RTMDetSepBNHead`` -> its base ``RTMDetHead`` -> ``RTMDetStrategy``), or None."""
+    if head is None:
+        return None
+    for klass in type(head).__mro__:
+        for name, strategy in STRATEGIES.module_dict.items():
+            if klass.__name__ in getattr(strategy, "head_types", ()):
+                return name
+    return None
+
+
 def build_strategy(student: BaseDetector, cfg: str | dict | None = None) -> DistillStrategy:
     """The strategy named by ``cfg``, or the one that fits ``student``'s structure."""
     if cfg is None:
+        by_head = strategy_for_head(getattr(student, "bbox_head", None))
         if getattr(student, "roi_head", None) is not None:
             cfg = "TwoStageStrategy"
+        elif by_head is not None:  # a family module's head (FCOS, ATSS, GFL, RTMDet, RTMDet-R)
+            cfg = by_head
         elif getattr(student, "bbox_head", None) is not None:
             cfg = "SingleStageStrategy"
         else:
