@@ -222,6 +222,27 @@ def test_own_multiband_distiller_has_the_published_retinanet_dior_weights():
     assert (dc.kd_cls.to_dict(), dc.kd_reg.to_dict()) == (kd["kd_cls"], kd["kd_reg"])
 
 
+#: The detector families' distillers (this project's extension) take the published RetinaNet
+#: stream weights of their dataset; their KD losses are the family's own, not the table's.
+FAMILY_DISTILLERS = {
+    "rtmdet_l_tiny_dior.py": "retina_r101_r18_dior.py",
+    "rtmdet_l_s_dior.py": "retina_r101_r18_dior.py",
+    "fcos_r101_r18_dior.py": "retina_r101_r18_dior.py",
+    "atss_r101_r18_dior.py": "retina_r101_r18_dior.py",
+    "rotated_rtmdet_l_tiny_dota.py": "retina_r101_r18_dota.py",
+    "rotated_rtmdet_l_s_dota.py": "retina_r101_r18_dota.py",
+}
+FAMILIES = REPO / "configs" / "families"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_DISTILLERS))
+def test_family_distillers_have_the_published_retinanet_stream_weights(name):
+    (low, high), (full, hf), _ = PUBLISHED[FAMILY_DISTILLERS[name]]
+    dc = load_config(FAMILIES / name).model.distill_cfg
+    assert (dc.explicit.lambda_low, dc.explicit.lambda_high) == (low, high)
+    assert (dc.amplifiers.full, dc.amplifiers.high) == (full, hf)
+
+
 #: Every config whose text says "published" is checked above (or, for the bases, through the
 #: stage configs that inherit them); a new claim must be added to these tests.
 CHECKED = {*(DS2D2 / n for n in PUBLISHED), *(p for n in PUBLISHED for p in stages(n).values()),
@@ -245,6 +266,7 @@ CHECKED |= {REPO / "configs/demo/bench" / f"{n}.py" for n in ("fitnet", "fgd", "
 #: (tests/configs/test_multimodal_configs.py checks them against PUBLISHED).
 CHECKED |= {REPO / "configs/multimodal/retina_r101_rgb_r18_ir_dronevehicle.py"}
 CHECKED |= {*SAR, *MULTIBAND.glob("*_coco_multiband.py")}
+CHECKED |= {FAMILIES / n for n in FAMILY_DISTILLERS}
 
 
 def test_every_config_that_says_published_is_checked():
