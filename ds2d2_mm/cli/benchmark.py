@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
             meta["stepcost"] = resolve_stepcost(args)
             meta["stepcost_timing"] = ("one optimizer step per case and round, interleaved; "
                                        "median and range over the rounds")
+            meta["loadavg_1_5_15_min_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
         atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     return rows
 
