@@ -65,6 +65,8 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _IOF_EPS = 1e-6
 _DONE_DIR = ".done"
 _MARKER_VERSION = 2
+#: The smallest patch side (``evaluation.functional.dota_merge.MIN_PATCH_SIZE``).
+_MIN_PATCH_SIZE = 16
 #: How truncated objects are written: MMRotate's convention, or this project's earlier one.
 TRUNCATED_MODES = ("polygon", "rectangle")
 #: The difficult flag of a truncated object per mode (MMRotate's splitter writes 2).
@@ -82,6 +84,9 @@ class SplitParams:
     truncated: str = "polygon"
 
     def __post_init__(self) -> None:
+        if self.size < _MIN_PATCH_SIZE:
+            raise ValueError(f"size must be at least {_MIN_PATCH_SIZE} px (a smaller number in a "
+                             f"patch name reads as the DOTA devkit's scale rate), got {self.size}")
         if not 0 <= self.gap < self.size:
             raise ValueError(f"need 0 <= gap < size, got size={self.size}, gap={self.gap}")
         if not 0.0 < self.iof_thr <= 1.0:
