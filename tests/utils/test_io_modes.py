@@ -27,7 +27,9 @@ from ds2d2_mm.utils.io import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
 
-from dataset_fixtures import dior_root, dota_src  # noqa: E402, F401  (the dataset fixtures)
+import dataset_fixtures  # noqa: E402
+
+dior_root, dota_src = dataset_fixtures.dior_root, dataset_fixtures.dota_src  # the fixtures
 
 MASKS = {0o022: 0o644, 0o027: 0o640, 0o077: 0o600, 0o002: 0o664}
 
