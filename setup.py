@@ -26,6 +26,7 @@ COMMANDS = {
     "ds2d2-make-synthetic": "ds2d2_mm.cli.make_synthetic:run",
     "ds2d2-band-stats": "ds2d2_mm.cli.band_stats:run",
     "ds2d2-benchmark": "ds2d2_mm.cli.benchmark:run",
+    "ds2d2-deploy": "ds2d2_mm.cli.deploy:run",
     "ds2d2-sam3-retention": "ds2d2_mm.cli.sam3_retention:run",
     "ds2d2-export-sam3-trunk": "ds2d2_mm.cli.export_sam3_trunk:run",
     "ds2d2-export-sam3-full": "ds2d2_mm.cli.export_sam3_full:run",
