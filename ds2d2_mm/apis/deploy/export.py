@@ -67,7 +67,7 @@ def load_student(config_path: str, checkpoint: str, cfg_options: dict | None = N
     cfg = Config.fromfile(config_path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    check_config_model(cfg.model, config_path)
+    check_config_model(cfg.model, config_path, cfg.get("default_scope", "mmdet"))
     allow_mmengine_checkpoints()
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
@@ -83,7 +83,12 @@ def load_student(config_path: str, checkpoint: str, cfg_options: dict | None = N
 
     model = MODELS.build(cfg.model)
     family = detector_family(model)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that differ
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        raise CheckpointError(f"{checkpoint!r} does not fit {config_path!r}: "
+                              f"{first[0].strip()}") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{checkpoint!r} does not fit {config_path!r}: {len(missing)} missing keys (e.g. "

@@ -36,12 +36,25 @@ def _mro_names(obj: object) -> list[str]:
 
 
 def _is_rotated(module: nn.Module) -> bool:
-    return type(module).__module__.startswith("mmrotate") or "Rotated" in type(module).__name__
+    """An mmrotate part, or a head whose box coder / prior generator is mmrotate's (mmrotate
+    reuses mmdet's head classes with rotated coders)."""
+    parts = [module] + [getattr(module, a) for a in ("bbox_coder", "prior_generator")
+                        if getattr(module, a, None) is not None]
+    return any(type(p).__module__.startswith("mmrotate") or "Rotated" in type(p).__name__
+               for p in parts)
 
 
-def check_config_model(model_cfg: dict, config_path: str) -> None:
-    """Refuse a distiller config before anything is built (``model.type`` names one)."""
+def check_config_model(model_cfg: dict, config_path: str, scope: str = "mmdet") -> None:
+    """Refuse a distiller config (``model.type`` names one) and an mmrotate config before
+    anything is built."""
     mtype = model_cfg.get("type")
+    if scope == "mmrotate":
+        head = (model_cfg.get("bbox_head") or model_cfg.get("roi_head") or {}).get("type")
+        raise ConfigError(f"{config_path}: model.type={mtype!r} (head {head!r}, "
+                          "default_scope='mmrotate') is a rotated detector: it has no export "
+                          "path here (its post-processing needs rotated boxes and rotated NMS); "
+                          "supported are the horizontal-box families RetinaNet, FCOS, ATSS, "
+                          "RTMDet and Faster R-CNN")
     if mtype in DISTILLER_TYPES:
         raise ConfigError(f"{config_path}: model.type={mtype!r} is a distillation config; pass "
                           "the plain student config (the student baseline's, e.g. "
