@@ -63,7 +63,7 @@ def check_parity(model, runner: OrtDetector, items: list[dict]) -> dict:
             ref += model.predict(inputs, copy.deepcopy(samples))
             got += runner.predict(inputs, copy.deepcopy(samples))
     result = compare_detections(ref, got)
-    result["images"] = len(items)
+    result["images"], result["batched"] = len(items), len(items) > 1
     return result
 
 
