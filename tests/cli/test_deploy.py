@@ -122,6 +122,25 @@ def test_checkpoint_of_another_model_is_named(setup, capsys, tmp_path):
     assert f"'{other}' does not fit '{STUDENT}': size mismatch" in err
 
 
+def test_calibration_folder_is_used(setup, tmp_path):
+    import shutil
+
+    root, student, _, options = setup
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for image in sorted((root / "data" / "images" / "train").glob("*.png"))[:3]:
+        shutil.copy(image, calib / image.name)
+    out = tmp_path / "out"
+    assert deploy(STUDENT, str(student), "--out-dir", str(out), "--calib", str(calib),
+                  "--no-eval", "--latency-images", "0", "--parity-images", "1",
+                  "--cfg-options", *options) == 0
+    summary = json.loads((out / "deploy.json").read_text())
+    assert summary["calibration"] == {"source": f"the folder {calib}", "images": 3,
+                                      "settings": summary["calibration"]["settings"]}
+    assert summary["ap"] == {} and summary["latency"] == {}
+    assert (out / "model.int8.onnx").stat().st_size > 0
+
+
 def test_rotated_family_is_refused_by_name(setup, capsys, rotate_scope):  # last: sets the scope
     from mmengine.config import Config
     from rotated_testlib import tiny_rotated_retinanet
