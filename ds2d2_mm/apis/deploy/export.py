@@ -26,9 +26,6 @@ from .graphs import DenseGraph, FeatureRPNGraph, RoIGraph, flatten_groups, sampl
 
 OPSET = 17
 EXPORTER = f"torch.onnx.export(dynamo=False), opset {OPSET}"
-#: Graph file names of each family (``<name>.onnx``, INT8: ``<name>.int8.onnx``).
-GRAPHS: dict[str, tuple[str, ...]] = {"dense": ("model",),
-                                      "two_stage": ("features_rpn", "roi_head")}
 META_KEY = "ds2d2_deploy"
 DISTILLER_PREFIXES = ("student.", "connector.", "explicit.")
 
