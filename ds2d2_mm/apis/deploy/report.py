@@ -28,9 +28,10 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 def parity_sentence(parity: Mapping) -> str:
     """One line on the parity check."""
     verdict = "passed" if parity["passed"] else "FAILED"
-    how = " (one by one and as one batch)" if parity.get("batched") else ""
+    how = ", one by one and as one batch" if parity.get("batched") else ""
     return (f"Parity ONNX Runtime fp32 vs PyTorch fp32 {verdict} on {parity['images']} test "
-            f"images{how} ({parity['detections']} detections after NMS, {parity['unmatched']} "
+            f"images{how} ({parity['detections']} detections after NMS in all, "
+            f"{parity['unmatched']} "
             f"unmatched): max box difference {parity['max_box_diff_px']:.2e} px (tolerance "
             f"{parity['box_tol_px']:g}), max score difference {parity['max_score_diff']:.2e} "
             f"(tolerance {parity['score_tol']:g}), same labels.")
