@@ -95,3 +95,14 @@ def test_pipeline_deploy_stage_command_and_skip(tmp_path, monkeypatch, capsys):
     assert len(commands) == 1 and "deploy: measured before" in capsys.readouterr().out
     assert Pipeline(PRESETS["retina_dior"], work_root=tmp_path).deploy(exported) is None
     assert Pipeline(PRESETS["demo"], work_root=tmp_path, deploy=False).deploy(exported) is None
+
+
+def test_parity_sentence_says_when_nothing_was_compared():
+    from ds2d2_mm.apis.deploy.report import parity_sentence
+
+    empty = dict(SUMMARY["parity"], detections=0, unmatched=0, max_box_diff_px=0.0,
+                 max_score_diff=0.0, batched=True)
+    assert parity_sentence(empty) == (
+        "Parity ONNX Runtime fp32 vs PyTorch fp32 on 4 test images, one by one and as one "
+        "batch: neither detects anything above the score threshold, so the check compared no "
+        "boxes.")

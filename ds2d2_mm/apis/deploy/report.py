@@ -29,6 +29,10 @@ def parity_sentence(parity: Mapping) -> str:
     """One line on the parity check."""
     verdict = "passed" if parity["passed"] else "FAILED"
     how = ", one by one and as one batch" if parity.get("batched") else ""
+    if parity["detections"] == 0 and parity["unmatched"] == 0:
+        return (f"Parity ONNX Runtime fp32 vs PyTorch fp32 on {parity['images']} test "
+                f"images{how}: neither detects anything above the score threshold, so the "
+                "check compared no boxes.")
     return (f"Parity ONNX Runtime fp32 vs PyTorch fp32 {verdict} on {parity['images']} test "
             f"images{how} ({parity['detections']} detections after NMS in all, "
             f"{parity['unmatched']} "
