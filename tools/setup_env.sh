@@ -94,8 +94,8 @@ build_mmcv() {
 step mmcv "$mmcv_v-$torch_v-$py_v-$cuda_ops-$recipe" build_mmcv
 
 # mmcv's runtime requirements (it was installed without them above)
-step runtime "$(digest "$CONS" "$REQ/runtime.txt" "$REQ/sam3.txt" "$REQ/tests.txt")" \
-  "${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/sam3.txt" -r "$REQ/tests.txt" addict packaging pillow pyyaml yapf opencv-python
+step runtime "$(digest "$CONS" "$REQ/runtime.txt" "$REQ/sam3.txt" "$REQ/tests.txt" "$REQ/deploy.txt")" \
+  "${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/sam3.txt" -r "$REQ/tests.txt" -r "$REQ/deploy.txt" addict packaging pillow pyyaml yapf opencv-python
 step package "$(digest "$root/setup.py")" "${PIP[@]}" --no-deps --no-build-isolation -e "$root"
 
 "$PY" - <<'PY'

@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--auto-scale-lr", action="store_true",
                    help="scale each stage's lr (given for a total batch of 16) to the run's batch")
     p.add_argument("--no-report", action="store_true", help="skip the report")
+    p.add_argument("--no-deploy", action="store_true",
+                   help="skip the deployment stage (ONNX, INT8, latency) of presets that have one")
     p.add_argument("--debug", action="store_true", help="show the traceback of a known error")
     args = p.parse_args(argv)
     Pipeline(PRESETS[args.preset], args.work_root, args.gpus, args.cfg_options,
-             auto_scale_lr=args.auto_scale_lr).run(report=not args.no_report)
+             auto_scale_lr=args.auto_scale_lr, deploy=not args.no_deploy).run(
+                 report=not args.no_report)
 
 
 

@@ -10,6 +10,7 @@ the current working directory, and is skipped when its checkpoint or metrics alr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -46,6 +47,15 @@ class Preset:
     # environment variable through which the configs read the data folder (mmengine's
     # '{{$NAME:default}}'); set for every stage and the report when the preset has one
     data_env: str | None = None
+    # options of the deployment stage (ds2d2-deploy of the exported distilled student: ONNX,
+    # parity, INT8, AP and latency); None: no deployment stage
+    deploy: tuple[str, ...] | None = None
+
+
+#: The demo's deployment stage, kept small: 4 parity images, 32 calibration images, 8 timed
+#: images x 3 rounds per backend.
+DEMO_DEPLOY = ("--parity-images", "4", "--calib-num", "32", "--latency-images", "8",
+               "--latency-repeats", "3")
 
 
 def _demo(name: str, configs: str, data: str, variant: str = "rgb", data_env: str | None = None,
@@ -87,7 +97,7 @@ def _pair(teacher: str, student: str, dataset: str, distill: str | None = None,
 
 
 PRESETS: dict[str, Preset] = {
-    "demo": _demo("demo", "synthetic", "aerial"),
+    "demo": dataclasses.replace(_demo("demo", "synthetic", "aerial"), deploy=DEMO_DEPLOY),
     # the demo on 4-band rasters (R, G, B, NIR uint16 TIFFs of the same scenes, per-band
     # statistics): LoadMultiBandImage, MultiBandDetDataPreprocessor and in_channels=4 throughout
     "rgbn_demo": _demo("rgbn_demo", "rgbn", "rgbn", variant="rgbn", data_env="DS2D2_RGBN_ROOT"),
@@ -170,13 +180,15 @@ class Pipeline:
         synthetic: Generator arguments (num_train, num_val, img_size, seed) for that data.
         auto_scale_lr: Pass ``--auto-scale-lr`` to every training stage (the paper configs give
             the lr of a total batch of 16; this scales it to ``gpus`` x the per-GPU batch).
+        deploy: Run the preset's deployment stage (where it has one).
     """
 
     def __init__(self, preset: Preset, work_root: str | Path | None = None, gpus: int = 1,
                  extra_options: Sequence[str] = (), python: str = sys.executable,
                  data_root: str | Path | None = None, synthetic: dict | None = None,
-                 auto_scale_lr: bool = False) -> None:
+                 auto_scale_lr: bool = False, deploy: bool = True) -> None:
         self.preset = preset
+        self.deploy_stage = deploy
         self.work_root = Path(work_root or preset.work_root).resolve()
         self.gpus = gpus
         self.extra = list(extra_options)
@@ -275,6 +287,27 @@ class Pipeline:
         out.write_text(json.dumps(dict(run.metrics, _checkpoint=stamp), indent=2))
         tmp.unlink()
 
+    def deploy(self, exported: RunResult) -> dict | None:
+        """The deployment stage of the exported student (``ds2d2-deploy``), unless the preset has
+        none or its ``deploy.json`` is of the same checkpoint; returns the summary."""
+        if self.preset.deploy is None or not self.deploy_stage:
+            return None
+        out = self.work_root / "deploy"
+        summary = out / "deploy.json"
+        stamp = str(exported.checkpoint)
+        if summary.is_file():
+            saved = json.loads(summary.read_text())
+            if saved.get("checkpoint") == stamp:
+                self.log("deploy: measured before")
+                return saved
+        self.log("deploy: ONNX export, parity, INT8, AP and latency")
+        cmd = [self.python, "-m", "ds2d2_mm.cli.deploy", self.config(exported.config), stamp,
+               "--out-dir", str(out), "--no-progress", *self.preset.deploy]
+        if self.extra:
+            cmd += ["--cfg-options", *self.extra]
+        self.run_cmd(cmd)
+        return json.loads(summary.read_text())
+
     @contextlib.contextmanager
     def _environment(self) -> Iterator[None]:
         """``self.env`` set in this process (the report reads the configs here), then restored."""
@@ -326,9 +359,11 @@ class Pipeline:
         self.evaluate(baseline)
         self.evaluate(exported)
         distilled.metrics = exported.metrics
+        deployment = self.deploy(exported)
         if report:
             path = write_report(self.work_root, runs, elapsed_s=time.time() - self.t0,
-                                student_export=student_path, data_root=self.data_root)
+                                student_export=student_path, data_root=self.data_root,
+                                deployment=deployment)
             self.log(f"report: {path}")
         self.log(f"finished in {time.time() - self.t0:.0f} s")
         return runs

@@ -22,6 +22,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing or does not fit the model it is loaded into."""
 
 
+class ParityError(RuntimeError):
+    """An exported model whose predictions differ from the PyTorch model's beyond tolerance."""
+
+
 class WeightFileError(FileNotFoundError):
     """A configured checkpoint cannot be found, fetched or safely loaded."""
 
@@ -67,4 +71,4 @@ class DatasetLayoutError(DatasetError):
 def known_errors() -> tuple[type[BaseException], ...]:
     """The error types that the tools report as a message and exit code 1."""
     return (ConfigError, CheckpointError, WeightFileError, DatasetError, FloatingPointError,
-            StageError)
+            StageError, ParityError)

@@ -11,6 +11,8 @@
   term of the distilled run (mmengine's ``vis_data/scalars.json``);
 - ``spectral.png``: one validation image with its boxes, the teacher's first FPN level, its Haar
   sub-bands LL / LH / HL / HH and the DISW map of the image's boxes on the sub-band grid;
+- the deployment section (when the pipeline ran ``ds2d2-deploy``): ONNX Runtime parity, AP and
+  per-image latency of PyTorch fp32, ONNX Runtime fp32 and INT8;
 - ``detections.png``: ground truth, baseline and distilled detections on a few validation images.
 
 Each figure is drawn by its own function. A figure that fails leaves a note with the error in the
@@ -114,7 +116,7 @@ def _run_path(run: RunResult | None) -> str:
 def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], elapsed_s: float,
                  student_export: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
                  score_thr: float = DEFAULT_SCORE_THR, num_images: int = DEFAULT_NUM_IMAGES,
-                 device: str = "cpu") -> Path:
+                 device: str = "cpu", deployment: Mapping | None = None) -> Path:
     """Write ``<work_root>/report.md`` and its figures under ``<work_root>/report/``.
 
     Args:
@@ -127,6 +129,9 @@ def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], el
         score_thr: Score threshold of the detections figure.
         num_images: Validation images in the detections figure.
         device: Device for the figures' inference.
+        deployment: The summary of the deployment stage (``ds2d2-deploy``'s ``deploy.json``):
+            adds its section (parity, AP and latency of PyTorch fp32, ONNX Runtime fp32 and
+            INT8).
 
     Returns:
         Path of ``report.md``. The table is always written; a figure that fails is replaced by a
@@ -156,6 +161,10 @@ def write_report(work_root: str | os.PathLike, runs: Mapping[str, RunResult], el
             lines.append(f"- {name}: training {train_time(run)}, "
                          f"checkpoint {_run_path(run)}")
     lines += [f"- Exported distilled student: `{student_export}`", ""]
+    if deployment is not None:
+        from ...apis.deploy.report import markdown_section
+
+        lines += markdown_section(deployment)
     report = root / REPORT_NAME
     # the table first, so that even a hard crash while drawing keeps it
     atomic_write_text(report, "\n".join([*lines, "_Figures are being drawn._"]) + "\n")
