@@ -272,6 +272,8 @@ def _evaluator_files(key: str, evaluator: Any) -> Iterator[MissingFile]:
             if not isinstance(value, str) or not value or _remote(value,
                                                                   ev.get("backend_args")):
                 continue
+            if field == "ann_dir" and ev.get("format_only"):
+                continue  # DOTAWholeImageMetric writes the submission alone: no labels read
             exists = Path(value).is_dir() if field == "ann_dir" else Path(value).is_file()
             if not exists:
                 yield MissingFile(f"{where}.{field}", value, what)

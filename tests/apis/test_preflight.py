@@ -142,6 +142,9 @@ def test_the_dota_source_labels_of_the_whole_image_metric_are_the_release_itself
                            "exist")
     assert "source label folder of DOTA v1.0" in text
     assert "No conversion: the config reads the release's files as they are." in text
+    # the test split's submission alone reads no labels
+    cfg.test_evaluator.update(format_only=True, outfile_prefix=str(tmp_path / "sub"))
+    assert missing_dataset_files(cfg, "test") == []
 
 
 def test_val_and_test_splits_get_their_own_commands(tmp_path, monkeypatch):
