@@ -112,7 +112,8 @@ def _dota_command(m: MissingFile) -> str | None:
     root = _root(m, "data/DOTA/split_1024")
     split = m.split or "trainval"
     source = {"trainval": "train"}.get(split, split)  # docs/recipes.md: trainval from train/
-    base = str(PurePosixPath(root).parent)
+    parent = PurePosixPath(root).parent  # the release next to the split: data/DOTA/
+    base = str(parent) if "dota" in parent.name.lower() else "data/DOTA"
     cmd = (f"python tools/data/split_dota.py --src {base}/{source} --out {root}/{split}")
     name = PurePosixPath(m.ann_file).name
     if name.endswith(".json"):
