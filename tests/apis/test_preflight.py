@@ -380,3 +380,15 @@ def test_the_tools_go_on_when_the_files_are_there(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert re.search(r"error: checkpoint not found: nope\.pth", out.stderr), out.stderr[-2000:]
+
+
+def test_mmrotates_own_dota_layout_gets_the_splitter_for_its_folder(tmp_path, monkeypatch):
+    mmrotate = pytest.importorskip("mmrotate")
+    config = (Path(mmrotate.__file__).parent / ".mim" / "configs" / "rotated_retinanet"
+              / "rotated-retinanet-rbox-le90_r50_fpn_1x_dota.py")
+    cfg = load_config(config)
+    monkeypatch.chdir(tmp_path)
+    text = _message(cfg)
+    assert "'data/split_ss_dota/trainval/annfiles/' does not exist" in text
+    assert ("with: python tools/data/split_dota.py --src data/DOTA/train "
+            "--out data/split_ss_dota/trainval.") in text
