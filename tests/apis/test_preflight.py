@@ -344,6 +344,7 @@ def tool_params():
         for name in TOOL_CASES]
 
 
+@pytest.mark.slow  # ten tool starts (torch, mmdet, mmrotate), two at a time: about a minute
 @pytest.mark.parametrize("name", tool_params())
 def test_the_tool_says_it_in_one_paragraph_before_the_runner_starts(name, tool_runs):
     cwd, code, out, err = tool_runs[name]
@@ -366,6 +367,7 @@ def test_the_tool_says_it_in_one_paragraph_before_the_runner_starts(name, tool_r
     assert not (cwd / "work_dirs").exists() or not any((cwd / "work_dirs").rglob("*.log"))
 
 
+@pytest.mark.slow
 def test_the_tools_go_on_when_the_files_are_there(tmp_path):
     """With the demo's data made by its generator command, the test tool gets past the check
     (to the checkpoint it is given, which is not there)."""
