@@ -344,7 +344,7 @@ def tool_params():
         for name in TOOL_CASES]
 
 
-@pytest.mark.slow  # ten tool starts (torch, mmdet, mmrotate), two at a time: about a minute
+@pytest.mark.slow  # nine tool starts (torch, mmdet, mmrotate), two at a time: about a minute
 @pytest.mark.parametrize("name", tool_params())
 def test_the_tool_says_it_in_one_paragraph_before_the_runner_starts(name, tool_runs):
     cwd, code, out, err = tool_runs[name]
