@@ -21,7 +21,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output folder of <split>.json")
     parser.add_argument("--splits", nargs="+", default=["trainval", "test"], choices=DIOR_SPLITS)
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip and count images with a bad annotation or image file")
+                        help="skip and list images whose annotation or image file is unreadable")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first box that would be dropped (no width or height "
+                        "inside the image) instead of dropping and listing it")
     parser.add_argument("--nproc", type=int, default=4,
                         help="worker processes that parse annotations and decode images")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return run_converter("DIOR -> COCO", lambda: convert_dior(
         args.root, args.out, args.splits, skip_bad=args.skip_bad, progress=not args.no_progress,
-        nproc=args.nproc))
+        nproc=args.nproc, strict=args.strict))
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(100: the official white border); boxes are shifted and clipped")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and list at the end) pairs whose XML or image is unreadable")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first degenerate or out-of-image object instead of "
+                        "dropping and listing it")
     parser.add_argument("--nproc", type=int, default=4,
                         help="worker processes that parse, decode and crop")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return run_converter("DroneVehicle -> paired COCO", lambda: convert_dronevehicle(
         args.root, args.out, args.splits, labels=args.labels, crop_border=args.crop_border,
-        skip_bad=args.skip_bad, progress=not args.no_progress, nproc=args.nproc),
+        skip_bad=args.skip_bad, progress=not args.no_progress, nproc=args.nproc,
+        strict=args.strict),
         skipped="pairs", also=(ValueError,))
 
 

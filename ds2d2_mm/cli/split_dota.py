@@ -27,6 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also write a COCO json of horizontal boxes here")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip and count images with a bad label file or image")
+    parser.add_argument("--truncated", default="polygon", choices=("polygon", "rectangle"),
+                        help="objects cut by a patch edge: the whole polygon with difficult 2, as "
+                        "MMRotate's splitter writes them (default), or the minimum-area "
+                        "rectangle of the part inside with difficult 1 (the earlier convention)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first object without area or outside its image "
+                        "instead of dropping and listing it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser.parse_args(argv)
 
@@ -35,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return run_converter("DOTA split", lambda: split_dota(
         args.src, args.out, size=args.size, gap=args.gap, iof_thr=args.iof_thr, nproc=args.nproc,
-        coco_json=args.coco_json, skip_bad=args.skip_bad, progress=not args.no_progress))
+        coco_json=args.coco_json, skip_bad=args.skip_bad, progress=not args.no_progress,
+        truncated=args.truncated, strict=args.strict))
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ds2d2_mm.utils.errors import DatasetError
+from ds2d2_mm.utils.errors import DatasetError, DatasetLayoutError
 
 __all__ = ["format_summary", "run_converter"]
 
@@ -47,11 +47,16 @@ def run_converter(title: str, convert: Callable[[], dict], skipped: str = "image
         title: First line of the printed summary.
         convert: Runs the conversion; returns its summary.
         skipped: What ``--skip-bad`` skips (``images``, ``pairs``), named in the hint printed
-            after a ``DatasetError`` (a bad annotation or image file, which it names).
+            after a ``DatasetError`` (a bad annotation or image file, which it names); a
+            :class:`DatasetLayoutError` (a missing folder or list, an output with no image) is
+            printed without the hint, as skipping files cannot help there.
         also: Further exceptions printed as a plain error line, without the hint.
     """
     try:
         summary = convert()
+    except DatasetLayoutError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except DatasetError as err:
         print(f"error: {err}\n(use --skip-bad to skip such {skipped})", file=sys.stderr)
         return 1

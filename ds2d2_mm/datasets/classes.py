@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "DIOR_CLASSES",
+    "DIOR_MMROTATE_ORDER",
     "DIOR_PALETTE",
     "DOTA_CLASSES",
     "DOTA_PALETTE",
@@ -17,7 +18,10 @@ __all__ = [
     "coco_categories",
 ]
 
-#: The 20 DIOR classes in the standard order (COCO category ids 1..20).
+#: The 20 DIOR classes in the order of the DIOR paper and release (COCO category ids 1..20).
+#: MMRotate's ``DIORDataset`` orders three of them differently (:data:`DIOR_MMROTATE_ORDER`:
+#: ``expressway-service-area``, ``expressway-toll-station``, ``dam`` at indices 6-8 where this
+#: order has ``dam``, ``expressway-service-area``, ``expressway-toll-station``).
 DIOR_CLASSES: tuple[str, ...] = (
     "airplane",
     "airport",
@@ -39,6 +43,13 @@ DIOR_CLASSES: tuple[str, ...] = (
     "trainstation",
     "vehicle",
     "windmill",
+)
+
+#: The DIOR classes in the order of MMRotate's ``DIORDataset`` (its ``METAINFO``): a detector
+#: trained with one order and evaluated with the other swaps these three classes.
+DIOR_MMROTATE_ORDER: tuple[str, ...] = (
+    *DIOR_CLASSES[:6], "expressway-service-area", "expressway-toll-station", "dam",
+    *DIOR_CLASSES[9:],
 )
 
 #: The 15 DOTA v1.0 classes in the standard order (COCO category ids 1..15).

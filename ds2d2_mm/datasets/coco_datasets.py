@@ -44,7 +44,17 @@ class ReportingCocoDataset(CocoDataset):
 
 @DATASETS.register_module()
 class DIORDataset(ReportingCocoDataset):
-    """DIOR (20 classes, horizontal boxes) from the json of ``tools/data/dior_to_coco.py``."""
+    """DIOR (20 classes, horizontal boxes) from the json of ``tools/data/dior_to_coco.py``.
+
+    The classes are in the order of the DIOR paper and its release
+    (:data:`~ds2d2_mm.datasets.classes.DIOR_CLASSES`: ... ``chimney``, ``dam``,
+    ``expressway-service-area``, ``expressway-toll-station``, ``golffield`` ...). MMRotate's own
+    ``DIORDataset`` orders three of them differently (``chimney``, ``expressway-service-area``,
+    ``expressway-toll-station``, ``dam``, ``golffield``): labels 6, 7 and 8 mean different
+    classes there, so a checkpoint trained with one dataset class and evaluated with the other
+    swaps dam and the two expressway classes. Use one of them for a model's whole life, or
+    reorder the classification weights of those three classes when moving between them.
+    """
 
     METAINFO = {"classes": DIOR_CLASSES, "palette": DIOR_PALETTE}
 

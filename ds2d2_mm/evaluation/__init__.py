@@ -10,8 +10,10 @@ import importlib.util
 
 from .functional.dota_merge import (
     PatchDetections,
+    PatchName,
     merge_patch_detections,
     parse_patch_id,
+    parse_patch_name,
     rbox_corners,
     write_task1_submission,
 )
@@ -26,5 +28,5 @@ if importlib.util.find_spec("mmrotate") is not None:
 else:
     __all__ = []
 
-__all__ += ["PatchDetections", "merge_patch_detections", "parse_patch_id", "rbox_corners",
-            "write_task1_submission"]
+__all__ += ["PatchDetections", "PatchName", "merge_patch_detections", "parse_patch_id",
+            "parse_patch_name", "rbox_corners", "write_task1_submission"]

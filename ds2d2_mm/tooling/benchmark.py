@@ -23,6 +23,9 @@ Sections:
   2000 boxes per image; their ratio, the teacher's forward time and, on CUDA, peak memory.
 - ``breakdown``: forward time of each part of one RetinaNet distillation step (student pass,
   teacher forward, adapter, decomposition, DISW, explicit loss, each amplifier's KD).
+- ``stepcost`` (by name only): the distillation step and its variants against their FLOP floor
+  in interleaved rounds, with a per-phase breakdown, before and after a change in one run
+  (:mod:`ds2d2_mm.tooling.stepcost`).
 
 ``--small`` shrinks inputs and repetitions so that everything runs in seconds on a CPU.
 """
@@ -38,6 +41,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 from ..utils.paths import config_root
+from .stepcost import bench_stepcost
 
 Row = dict[str, Any]
 
@@ -438,4 +442,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "haar": bench_haar,
     "step": bench_step,
     "breakdown": bench_breakdown,
+    "stepcost": bench_stepcost,
 }
+#: Sections run without ``--sections`` (``stepcost`` takes minutes to an hour: asked for by name).
+DEFAULT_SECTIONS = ("disw", "haar", "step", "breakdown")

@@ -61,7 +61,7 @@ OLD_PATHS: dict[str, tuple[str, ...]] = {
         "datasets.dota": ("datasets.converters.dota_format",),
         "datasets.dota_split": ("datasets.converters.dota_split",),
         "datasets.dronevehicle": ("datasets.converters.dronevehicle",),
-        "datasets.io": ("utils.io", "utils.errors", "datasets.converters.parallel"),
+        "datasets.io": ("utils.io", "utils.errors", "datasets.converters.common"),
         "datasets.multiband": ("datasets.transforms.multiband_loading",),
         "datasets.paired": ("datasets.transforms.paired_loading",),
         "datasets.paired_dataset": ("datasets.paired_coco",),

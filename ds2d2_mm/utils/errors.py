@@ -65,6 +65,12 @@ class ImageError(DatasetError):
     """An image file that is missing or cannot be decoded."""
 
 
+class DatasetLayoutError(DatasetError):
+    """A dataset as a whole does not fit what a tool expects: a missing or misplaced folder or
+    list file, or an output that would hold no image. Skipping bad files (``--skip-bad``) cannot
+    help, so the tools do not suggest it."""
+
+
 def known_errors() -> tuple[type[BaseException], ...]:
     """The error types that the tools report as a message and exit code 1."""
     return (ConfigError, CheckpointError, WeightFileError, MissingInputError, DatasetError,

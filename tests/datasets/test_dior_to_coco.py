@@ -17,6 +17,8 @@ from ds2d2_mm.datasets import (
     convert_dior,
     parse_dior_xml,
 )
+from ds2d2_mm.datasets.converters.common import clip_box
+from ds2d2_mm.utils.errors import DatasetLayoutError
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "data"))
@@ -81,8 +83,8 @@ def test_convert_exact_json(dior_root: Path, tmp_path: Path) -> None:
 
 def test_default_splits_only_trainval_and_test(dior_root: Path, tmp_path: Path) -> None:
     convert_dior(dior_root, tmp_path / "ann", progress=False)
-    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["test.json",
-                                                                   "trainval.json"]
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
+        "conversion_report.json", "test.json", "trainval.json"]
 
 
 def test_xml_without_size_errors_and_skip_bad(dior_root: Path, tmp_path: Path) -> None:
@@ -92,13 +94,18 @@ def test_xml_without_size_errors_and_skip_bad(dior_root: Path, tmp_path: Path) -
         convert_dior(dior_root, tmp_path / "a", ["trainval"], progress=False)
     assert info.value.path == str(bad) and "00002.xml" in str(info.value)
     assert "<size>" in str(info.value)
-    summary = convert_dior(dior_root, tmp_path / "b", ["trainval", "val"], skip_bad=True,
+    summary = convert_dior(dior_root, tmp_path / "b", ["trainval"], skip_bad=True,
                            progress=False)
     assert len(summary["skipped"]) == 1 and "00002.xml" in summary["skipped"][0]
     assert summary["splits"]["trainval"]["images"] == 1
-    assert summary["splits"]["val"]["images"] == 0
     files = [im["file_name"] for im in _load(tmp_path / "b" / "trainval.json")["images"]]
     assert files == ["JPEGImages-trainval/00001.jpg"]
+    # val holds 00002 alone: a json without images is an error, and nothing is written
+    with pytest.raises(DatasetLayoutError, match=r"val\.json: no image to write: all 1 images "
+                       r"of split 'val' were skipped \(first: .*00002\.xml"):
+        convert_dior(dior_root, tmp_path / "c", ["trainval", "val"], skip_bad=True,
+                     progress=False)
+    assert not (tmp_path / "c").exists()
 
 
 def test_unknown_class_names_file_line_and_class(dior_root: Path, tmp_path: Path) -> None:
@@ -121,8 +128,9 @@ def test_missing_and_broken_images(dior_root: Path, tmp_path: Path) -> None:
     image.unlink()
     with pytest.raises(ImageError, match="00003.jpg.*not found"):
         convert_dior(dior_root, tmp_path / "a", ["test"], progress=False)
-    summary = convert_dior(dior_root, tmp_path / "a", ["test"], skip_bad=True, progress=False)
-    assert summary["splits"]["test"]["images"] == 0 and len(summary["skipped"]) == 1
+    with pytest.raises(DatasetLayoutError, match=r"test\.json: no image to write.*00003\.jpg"):
+        convert_dior(dior_root, tmp_path / "a", ["test"], skip_bad=True, progress=False)
+    assert not (tmp_path / "a").exists()
 
 
 def test_missing_image_list_is_an_error(dior_root: Path, tmp_path: Path) -> None:
@@ -138,8 +146,10 @@ def test_parse_xml_errors_carry_line(tmp_path: Path) -> None:
         parse_dior_xml(path)
     assert info.value.line == 3 and "well-formed" in str(info.value)
     path.write_text(voc_xml([("ship", (5, 5, 5, 9), 0)], (10, 10)))
-    with pytest.raises(AnnotationError, match="empty box"):
-        parse_dior_xml(path)
+    # boxes come as written: the converter's per-object rule judges them against the image
+    assert parse_dior_xml(path).objects[0].box == (5, 5, 5, 9)
+    assert clip_box((5, 5, 5, 9), 10, 10) == (None, "box (5, 5, 5, 9) has zero width "
+                                               "(xmin = xmax)")
     path.write_text(voc_xml([("ship", (1, 2, 3, 4), None)], (10, 10)))
     ann = parse_dior_xml(path)
     assert (ann.width, ann.height) == (10, 10)
@@ -150,7 +160,8 @@ def test_cli(dior_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     out = tmp_path / "cli"
     args = ["--root", str(dior_root), "--out", str(out), "--no-progress"]
     assert dior_to_coco.main([*args, "--splits", "trainval", "test", "val"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["test.json", "trainval.json", "val.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["conversion_report.json", "test.json",
+                                                     "trainval.json", "val.json"]
     assert "size_mismatches" in capsys.readouterr().out
     (dior_root / HBB_DIR / "00001.xml").write_text(voc_xml([("tank", (1, 1, 4, 4), 0)],
                                                            (64, 48)))
@@ -171,8 +182,8 @@ def test_truncated_jpeg_is_caught_by_the_converter(dior_root: Path, tmp_path: Pa
         assert header_only.size  # the header alone looks fine
     with pytest.raises(ImageError, match=r"00003\.jpg.*cannot decode.*truncated"):
         convert_dior(dior_root, tmp_path / "a", ["test"], progress=False)
-    summary = convert_dior(dior_root, tmp_path / "a", ["test"], skip_bad=True, progress=False)
-    assert summary["splits"]["test"]["images"] == 0 and "truncated" in summary["skipped"][0]
+    with pytest.raises(DatasetLayoutError, match=r"no image to write.*truncated"):
+        convert_dior(dior_root, tmp_path / "a", ["test"], skip_bad=True, progress=False)
 
 
 def test_parallel_conversion_equals_the_serial_one(dior_root: Path, tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def test_crop_objects_threshold_and_truncation() -> None:
     inside = DotaObject(poly=tuple(square(10, 10, 20, 30)), label=0, difficult=0)
     seventy = DotaObject(poly=tuple(square(90, 0, 100, 10)), label=1, difficult=0)  # 0.7 inside
     half = DotaObject(poly=tuple(square(92, 20, 102, 30)), label=2, difficult=0)  # 0.5 inside
-    kept = crop_objects([inside, seventy, half], x=0, y=0, size=97, iof_thr=0.7)
+    kept = crop_objects([inside, seventy, half], x=0, y=0, size=97, iof_thr=0.7,
+                        truncated="rectangle")
     assert [o.label for o in kept] == [0, 1]
     assert kept[0].poly == (10, 10, 20, 10, 20, 30, 10, 30) and not kept[0].truncated
     assert kept[0].difficult == 0 and kept[0].hbox == (10, 10, 20, 30)
@@ -99,13 +100,14 @@ def test_crop_objects_threshold_and_truncation() -> None:
 
 def test_split_patches_and_labels(dota_src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    summary = _split(dota_src, out)
+    summary = _split(dota_src, out, truncated="rectangle")
     names = sorted(p.stem for p in (out / "images").glob("*.png"))
     expected = sorted([f"P0001__128__{x}___{y}" for x, y in P0001_WINDOWS]
                       + ["P0002__128__0___0"])
     assert names == expected
     assert sorted(p.stem for p in (out / "annfiles").glob("*.txt")) == expected
-    # A kept as is, B truncated (28/36 inside) -> clipped + difficult 1, C (13/30) dropped
+    # A kept as is, B truncated (28/36 inside) -> clipped + difficult 1 (the 'rectangle'
+    # convention), C (13/30) dropped
     assert _ann(out, "P0001__128__0___0") == ["10 10 40 10 40 40 10 40 plane 0",
                                               "100 20 128 20 128 40 100 40 small-vehicle 1"]
     assert _ann(out, "P0001__128__96___0") == ["4 20 40 20 40 40 4 40 small-vehicle 0",
@@ -137,7 +139,7 @@ def test_patch_pixels_and_padding(dota_src: Path, tmp_path: Path) -> None:
 
 def test_coco_json_of_horizontal_boxes(dota_src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _split(dota_src, out, coco_json=out / "hbb.json")
+    _split(dota_src, out, coco_json=out / "hbb.json", truncated="rectangle")
     coco = json.loads((out / "hbb.json").read_text())
     assert [c["name"] for c in coco["categories"]] == list(DOTA_CLASSES)
     assert [c["id"] for c in coco["categories"]] == list(range(1, 16))
@@ -250,7 +252,8 @@ def test_nproc_2_equals_nproc_1(dota_src: Path, tmp_path: Path) -> None:
     _split(dota_src, a, nproc=1, coco_json=a / "hbb.json")
     _split(dota_src, b, nproc=2, coco_json=b / "hbb.json")
     files_a, files_b = _files(a), _files(b)
-    assert files_a.keys() == files_b.keys() and len(files_a) == 2 * 10 + 2 + 1
+    # patches and label files, 2 markers, the json and the report
+    assert files_a.keys() == files_b.keys() and len(files_a) == 2 * 10 + 2 + 1 + 1
     for key in files_a:
         if not key.startswith(".done"):
             assert files_a[key] == files_b[key], key
@@ -282,7 +285,7 @@ def test_mmrotate_dota_dataset_reads_patches(dota_src: Path, tmp_path: Path) -> 
     from mmrotate.datasets import DOTADataset
 
     out = tmp_path / "out"
-    _split(dota_src, out)
+    _split(dota_src, out, truncated="rectangle")
     dataset = DOTADataset(data_root=str(out), ann_file="annfiles/",
                           data_prefix=dict(img_path="images/"), pipeline=[],
                           filter_cfg=dict(filter_empty_gt=False), test_mode=False)

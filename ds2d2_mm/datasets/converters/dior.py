@@ -9,25 +9,41 @@ Expected layout under ``root``::
 
 COCO ``file_name`` entries are relative to ``root`` (``JPEGImages-trainval/00001.jpg``), so a
 config uses ``data_root=<root>`` and ``data_prefix=dict(img='')``. Boxes are
-``[xmin, ymin, xmax - xmin, ymax - ymin]`` in the XML's pixel coordinates, clipped to the image.
+``[xmin, ymin, xmax - xmin, ymax - ymin]`` in the XML's pixel coordinates.
+
+Bad objects cost the object, never the image: a box crossing the image edge is clipped to the
+image (its decoded size), and a box with no width or height left (``xmin = xmax``, a zero-size
+box, one outside the image) is dropped; the image and its other objects are kept. Each repaired
+or dropped object is listed (file, line, object index, what was done) in the returned summary and
+in ``conversion_report.json`` next to the json files. ``strict=True`` (``--strict``) stops at the
+first object that would be dropped instead. An unreadable image or XML file stops the run (or is
+skipped, with ``skip_bad``); a missing folder or image list always stops it, and so does a split
+that would be written with no image (then no file is written).
+
+The class order (COCO category ids 1..20) is the DIOR paper's; MMRotate's ``DIORDataset`` orders
+three classes differently (see :data:`~ds2d2_mm.datasets.classes.DIOR_CLASSES`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 
 from PIL import Image
-from tqdm import tqdm
 
-from ...utils.errors import AnnotationError, DatasetError, ImageError
-from ...utils.io import atomic_write_json
-from ..classes import DIOR_CLASSES, ClassIndex, coco_categories
-from .parallel import die_with_parent
+from ...utils.errors import AnnotationError, DatasetLayoutError, ImageError
+from ..classes import DIOR_CLASSES, ClassIndex
+from .common import (
+    CocoBuilder,
+    ObjectLog,
+    clip_box,
+    describe,
+    run_tasks,
+    write_coco_files,
+    write_report,
+)
 from .xml_lines import XmlElement, read_xml
 
 __all__ = [
@@ -35,6 +51,7 @@ __all__ = [
     "DiorAnnotation",
     "DiorObject",
     "convert_dior",
+    "find_annotation_dir",
     "parse_dior_xml",
     "read_dior_split",
 ]
@@ -43,6 +60,7 @@ __all__ = [
 DIOR_SPLITS = ("trainval", "test", "train", "val")
 _HBB_DIR = Path("Annotations") / "Horizontal Bounding Boxes"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+_LISTED = 8
 
 
 @dataclass
@@ -91,9 +109,6 @@ def _parse_object(obj: XmlElement, path: str | os.PathLike, classes: ClassIndex)
     if bndbox is None:
         raise AnnotationError(path, "<object> has no <bndbox>", line=obj.line)
     box = tuple(_number(bndbox, k, path) for k in ("xmin", "ymin", "xmax", "ymax"))
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise AnnotationError(path, f"empty box (xmin, ymin, xmax, ymax) = {box}",
-                              line=bndbox.line)
     difficult = int(_number(obj, "difficult", path)) if obj.find("difficult") is not None else 0
     return DiorObject(label=label, box=box, difficult=difficult, line=obj.line)
 
@@ -107,7 +122,8 @@ def parse_dior_xml(
 
     Raises:
         AnnotationError: Malformed XML, a missing or non-positive ``<size>``, an object without
-            name or box, an empty box or an unknown class (naming the file and line).
+            name or box, a non-numeric coordinate or an unknown class (naming the file and
+            line). Boxes are returned as written; the converter checks them against the image.
     """
     root = read_xml(path)
     size = root.find("size")
@@ -126,11 +142,11 @@ def read_dior_split(root: str | os.PathLike, split: str) -> list[str]:
     """Image ids of ``split`` from ``ImageSets/Main`` (``trainval`` = train + val, no repeats).
 
     Raises:
-        DatasetError: When a needed list file is missing or the split is unknown.
+        DatasetLayoutError: When a needed list file is missing or the split is unknown.
     """
     main = Path(root) / "ImageSets" / "Main"
     if split not in DIOR_SPLITS:
-        raise DatasetError(main, f"unknown split {split!r}; choose from {DIOR_SPLITS}")
+        raise DatasetLayoutError(main, f"unknown split {split!r}; choose from {DIOR_SPLITS}")
     parts = ["train", "val"] if split == "trainval" else [split]
     only_trainval = not (main / "train.txt").exists() and (main / "trainval.txt").exists()
     if split == "trainval" and only_trainval:
@@ -139,19 +155,59 @@ def read_dior_split(root: str | os.PathLike, split: str) -> list[str]:
     for part in parts:
         list_file = main / f"{part}.txt"
         if not list_file.is_file():
-            raise DatasetError(list_file, f"image list of split {part!r} not found")
+            raise DatasetLayoutError(list_file, f"image list of split {part!r} not found "
+                                     f"({_contents(main)})")
         for line in list_file.read_text().splitlines():
             if line.strip():
                 ids.setdefault(line.split()[0], None)
     return list(ids)
 
 
-def _annotation_dir(root: Path) -> Path:
-    return root / _HBB_DIR if (root / _HBB_DIR).is_dir() else root / "Annotations"
+def _contents(folder: Path) -> str:
+    """What ``folder`` holds, for a message: ``'<folder> holds a/, b.txt'`` (a few names)."""
+    if not folder.is_dir():
+        parent = next((p for p in folder.parents if p.is_dir()), None)
+        if parent is None:
+            return f"{folder} does not exist"
+        return f"{folder} does not exist; {_contents(parent)}"
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    if not names:
+        return f"{folder} is empty"
+    shown = ", ".join(names[:_LISTED]) + (f" and {len(names) - _LISTED} more"
+                                           if len(names) > _LISTED else "")
+    return f"{folder} holds {shown}"
+
+
+def find_annotation_dir(root: str | os.PathLike) -> Path:
+    """The folder of the horizontal-box XML files: ``Annotations/Horizontal Bounding Boxes/``
+    of the release, or ``Annotations/`` when the XML files lie there directly.
+
+    Raises:
+        DatasetLayoutError: Neither holds XML files; the message names the folder looked for
+            and what ``Annotations/`` (or the root) holds, and says so when only the oriented
+            annotations are there.
+    """
+    root = Path(root)
+    hbb, ann = root / _HBB_DIR, root / "Annotations"
+    if hbb.is_dir():
+        return hbb
+    if ann.is_dir() and any(ann.glob("*.xml")):
+        return ann
+    hint = ""
+    if ann.is_dir() and any(p.is_dir() and "oriented" in p.name.lower() for p in ann.iterdir()):
+        hint = ("; that is the oriented-box annotation of the release, and this converter reads "
+                f"the horizontal boxes: unpack the release's '{_HBB_DIR.as_posix()}' folder too")
+    raise DatasetLayoutError(hbb, f"DIOR's horizontal-box annotation folder not found (looked for "
+                             f"{hbb}/ and for <id>.xml files in {ann}/): "
+                             f"{_contents(ann)}{hint}")
+
+
+def _image_dir(root: Path, split: str) -> Path:
+    return root / ("JPEGImages-test" if split == "test" else "JPEGImages-trainval")
 
 
 def _find_image(root: Path, split: str, image_id: str) -> Path:
-    folder = root / ("JPEGImages-test" if split == "test" else "JPEGImages-trainval")
+    folder = _image_dir(root, split)
     for suffix in _IMAGE_SUFFIXES:
         candidate = folder / f"{image_id}{suffix}"
         if candidate.is_file():
@@ -180,74 +236,64 @@ class _ImageRecord:
 
 @dataclass
 class _Loaded:
-    """One image's record, or the error that stopped it, and what was noticed on the way."""
+    """One image's record and what was noticed on the way."""
 
-    key: tuple[str, str]
-    record: _ImageRecord | None = None
-    error: DatasetError | None = None
+    record: _ImageRecord
     size_mismatch: str | None = None
-    boxes_clipped: int = 0
+    objects: list[dict] = field(default_factory=list)  # ObjectLog entries
 
 
-def _load_image(root: Path, split: str, image_id: str) -> _Loaded:
-    """Parses one image's XML, decodes the image file and clips the boxes to its real size."""
-    loaded = _Loaded(key=(_image_folder(split), image_id))
-    xml_path = _annotation_dir(root) / f"{image_id}.xml"
+@dataclass(frozen=True)
+class _Task:
+    root: Path
+    ann_dir: Path
+    split: str
+    image_id: str
+    strict: bool
+
+
+def _load_image(task: _Task) -> _Loaded:
+    """Parses one image's XML, decodes the image file and clips the boxes to its real size
+    (worker function)."""
+    root = task.root
+    xml_path = task.ann_dir / f"{task.image_id}.xml"
     if not xml_path.is_file():
         raise AnnotationError(xml_path, "annotation file not found")
     ann = parse_dior_xml(xml_path)
-    image_path = _find_image(root, split, image_id)
+    image_path = _find_image(root, task.split, task.image_id)
     width, height = _image_size(image_path)
+    size_mismatch = None
     if (width, height) != (ann.width, ann.height):
-        loaded.size_mismatch = (f"{image_path.relative_to(root)}: xml {ann.width}x{ann.height}, "
-                                f"file {width}x{height}")
+        size_mismatch = (f"{image_path.relative_to(root)}: xml {ann.width}x{ann.height}, "
+                         f"file {width}x{height}")
+    log = ObjectLog(strict=task.strict)
     objects = []
-    for obj in ann.objects:
-        x1, y1 = max(obj.box[0], 0.0), max(obj.box[1], 0.0)
-        x2, y2 = min(obj.box[2], float(width)), min(obj.box[3], float(height))
-        if x2 <= x1 or y2 <= y1:
-            raise AnnotationError(ann.path, f"box {obj.box} lies outside the {width}x{height} "
-                                  "image", line=obj.line)
-        if (x1, y1, x2, y2) != obj.box:
-            loaded.boxes_clipped += 1
-        objects.append(DiorObject(obj.label, (x1, y1, x2, y2), obj.difficult, obj.line))
-    loaded.record = _ImageRecord(image_path.relative_to(root).as_posix(), width, height, objects)
-    return loaded
+    for index, obj in enumerate(ann.objects, start=1):
+        box, problem = clip_box(obj.box, width, height)
+        if box is None:
+            log.dropped(ann.path, obj.line, index, problem)
+            continue
+        if problem is not None:
+            log.clipped(ann.path, obj.line, index, problem, box)
+        objects.append(DiorObject(obj.label, box, obj.difficult, obj.line))
+    record = _ImageRecord(image_path.relative_to(root).as_posix(), width, height, objects)
+    return _Loaded(record=record, size_mismatch=size_mismatch, objects=log.entries)
 
 
 def _image_folder(split: str) -> str:
     return "test" if split == "test" else "trainval"
 
 
-def _load_task(task: tuple[Path, str, str]) -> _Loaded:
-    root, split, image_id = task
-    try:
-        return _load_image(root, split, image_id)
-    except DatasetError as err:
-        return _Loaded(key=(_image_folder(split), image_id), error=err)
-
-
-def _init_worker(parent: int) -> None:
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def _to_coco(records: list[_ImageRecord]) -> dict:
-    images, annotations = [], []
-    for image_id, rec in enumerate(records, start=1):
-        images.append({"id": image_id, "file_name": rec.file_name, "width": rec.width,
-                       "height": rec.height})
+def _to_coco(records: list[_ImageRecord]) -> CocoBuilder:
+    coco = CocoBuilder(DIOR_CLASSES)
+    for rec in records:
+        image_id = coco.add_image(rec.file_name, rec.width, rec.height)
         for obj in rec.objects:
             x1, y1, x2, y2 = obj.box
             w, h = x2 - x1, y2 - y1
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id,
-                "category_id": obj.label + 1, "bbox": [x1, y1, w, h], "area": w * h,
-                "iscrowd": 0, "difficult": obj.difficult,
-            })
-    return {"images": images, "annotations": annotations,
-            "categories": coco_categories(DIOR_CLASSES)}
+            coco.add_object(image_id, obj.label, [x1, y1, w, h], w * h,
+                            difficult=obj.difficult)
+    return coco
 
 
 def convert_dior(
@@ -257,62 +303,97 @@ def convert_dior(
     skip_bad: bool = False,
     progress: bool = True,
     nproc: int = 1,
+    strict: bool = False,
 ) -> dict:
-    """Converts DIOR to one COCO json per split (``<out_dir>/<split>.json``).
+    """Converts DIOR to one COCO json per split (``<out_dir>/<split>.json``) and writes
+    ``<out_dir>/conversion_report.json``.
 
     Every image is decoded in full (in ``nproc`` worker processes), so a truncated or corrupt file
     stops the conversion (or is skipped with ``skip_bad``) instead of training on half an image.
+    Boxes are clipped to the image, and those left without width or height dropped, per object
+    (see the module docstring).
 
     Args:
         root: The DIOR root folder (official layout, see the module docstring).
         out_dir: Where the json files go (created when missing).
         splits: Any of ``trainval``, ``test``, ``train``, ``val``.
-        skip_bad: Skip (and count) images whose annotation or image file is bad instead of
+        skip_bad: Skip (and list) images whose annotation or image file is unreadable instead of
             stopping at the first one.
         progress: Show tqdm progress bars.
         nproc: Worker processes that parse and decode.
+        strict: Stop at the first object that would be dropped (or, with ``skip_bad``, skip its
+            image), as the converter did before objects were repaired one by one.
 
     Returns:
         A summary: per split ``images``/``objects``/``json``, ``skipped`` (list of messages),
-        ``size_mismatches`` (list) and ``boxes_clipped`` (count).
+        ``size_mismatches`` (list), ``boxes_clipped`` and ``objects_dropped`` (counts),
+        ``repaired_objects`` (one line per clipped or dropped object) and ``report`` (the path
+        of the json report).
 
     Raises:
-        DatasetError: A missing image list, annotation or image, or a malformed annotation
-            (unless ``skip_bad``; missing image lists always raise).
+        DatasetLayoutError: A missing annotation or image folder, image list, or a split that
+            would hold no image (nothing is written then).
+        DatasetError: A missing annotation or image, or a malformed annotation (unless
+            ``skip_bad``).
     """
     root, out_dir = Path(root), Path(out_dir)
-    stats: dict = {"size_mismatches": [], "boxes_clipped": 0, "skipped": []}
     split_ids = {split: read_dior_split(root, split) for split in splits}
-    tasks: dict[tuple[str, str], tuple[Path, str, str]] = {}
+    ann_dir = find_annotation_dir(root)
+    for split in splits:
+        folder = _image_dir(root, split)
+        if not folder.is_dir():
+            raise DatasetLayoutError(folder, f"image folder of split {split!r} not found: "
+                                     f"{_contents(root)}")
+    keys: dict[tuple[str, str], _Task] = {}
     for split, ids in split_ids.items():
         for image_id in ids:
-            tasks.setdefault((_image_folder(split), image_id), (root, split, image_id))
+            keys.setdefault((_image_folder(split), image_id),
+                            _Task(root, ann_dir, split, image_id, strict))
+    tasks = list(keys.values())
     cache: dict[tuple[str, str], _ImageRecord | None] = {}
-    bar = dict(total=len(tasks), desc="DIOR: annotations and images", disable=not progress,
-               unit="img")
-    with contextlib.ExitStack() as stack:
-        if nproc > 1 and len(tasks) > 1:
-            pool = stack.enter_context(Pool(min(nproc, len(tasks)), initializer=_init_worker,
-                                            initargs=(os.getpid(),)))
-            results = pool.imap(_load_task, tasks.values(), chunksize=16)
-        else:
-            results = map(_load_task, tasks.values())
-        for loaded in tqdm(results, **bar):
-            if loaded.error is not None:
-                if not skip_bad:
-                    raise loaded.error
-                stats["skipped"].append(str(loaded.error))
-            if loaded.size_mismatch:
-                stats["size_mismatches"].append(loaded.size_mismatch)
-            stats["boxes_clipped"] += loaded.boxes_clipped
-            cache[loaded.key] = loaded.record
+    skipped: list[str] = []
+    size_mismatches: list[str] = []
+    entries: list[dict] = []
+    for index, loaded, error in run_tasks(_load_image, tasks, nproc=nproc,
+                                          desc="DIOR: annotations and images", unit="img",
+                                          progress=progress, chunksize=16):
+        task = tasks[index]
+        key = (_image_folder(task.split), task.image_id)
+        if error is not None:
+            if not skip_bad:
+                raise error
+            skipped.append(str(error))
+            cache[key] = None
+            continue
+        if loaded.size_mismatch:
+            size_mismatches.append(loaded.size_mismatch)
+        entries += loaded.objects
+        cache[key] = loaded.record
     summary: dict = {"splits": {}}
+    files: dict[Path, CocoBuilder] = {}
     for split, ids in split_ids.items():
         records = [r for i in ids if (r := cache[(_image_folder(split), i)]) is not None]
         coco = _to_coco(records)
         json_path = out_dir / f"{split}.json"
-        atomic_write_json(json_path, coco)
-        summary["splits"][split] = {"images": len(coco["images"]),
-                                    "objects": len(coco["annotations"]), "json": str(json_path)}
-    summary.update(stats)
+        if not coco.images:
+            why = (f"all {len(ids)} images of split {split!r} were skipped (first: "
+                   f"{skipped[0]})" if ids and skipped else
+                   f"the image list of split {split!r} is empty")
+            raise DatasetLayoutError(json_path, f"no image to write: {why}; no file was written")
+        files[json_path] = coco
+        summary["splits"][split] = {"images": len(coco.images),
+                                    "objects": len(coco.annotations), "json": str(json_path)}
+    write_coco_files(files)
+    summary.update({
+        "size_mismatches": size_mismatches,
+        "boxes_clipped": sum(e["action"] == "clipped" for e in entries),
+        "objects_dropped": sum(e["action"] == "dropped" for e in entries),
+        "skipped": skipped,
+        "repaired_objects": [describe(e) for e in entries],
+    })
+    report = write_report(out_dir, {
+        "tool": "DIOR -> COCO", "root": str(root), "strict": strict, "skip_bad": skip_bad,
+        "splits": summary["splits"], "skipped": skipped, "size_mismatches": size_mismatches,
+        "objects": entries})
+    summary["report"] = str(report)
     return summary

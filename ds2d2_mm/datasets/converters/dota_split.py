@@ -10,9 +10,20 @@ Output under ``<out>``::
     .done/<name>.json                        per-source-image marker, written last
 
 An object is kept in a patch when at least ``iof_thr`` of its polygon's area lies inside the
-patch. Objects entirely inside keep their corners (shifted); truncated ones get the corners of
-the minimum-area rotated rectangle of the clipped polygon (clockwise from the top-most corner)
-and ``difficult = 1``.
+patch. Objects entirely inside keep their corners (shifted). Truncated ones (part of the polygon
+outside the patch) are written as MMRotate's own splitter (``tools/data/dota/split/img_split.py``)
+writes them, ``truncated='polygon'`` (the default): the whole polygon, shifted, corners in the
+file's order (DOTA's first point first), with ``difficult = 2``, so that they can be told from
+objects labelled difficult (1). ``truncated='rectangle'`` is this project's earlier convention:
+the minimum-area rotated rectangle of the part inside the patch (clockwise from the top-most
+corner) with ``difficult = 1``. Either way, MMRotate's ``DOTADataset`` ignores neither (its
+``diff_thr`` is 100); the COCO json's horizontal box is the part inside the patch.
+
+Bad objects cost the object, never the image: a polygon with no area, or none inside the image,
+is dropped and listed (file, line, object index) in the summary and in
+``<out>/conversion_report.json``; ``strict`` stops at the first one instead (or skips its image,
+with ``skip_bad``). A source folder without images, or a run in which every image is skipped, is
+an error.
 
 Every file is written atomically and each image's marker is written after its patches, so an
 interrupted run is resumed by running the same command again (which also removes the hidden
@@ -29,7 +40,6 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
@@ -37,16 +47,16 @@ import numpy as np
 import shapely
 from tqdm import tqdm
 
-from ...utils.errors import AnnotationError, DatasetError, ImageError
+from ...utils.errors import AnnotationError, DatasetError, DatasetLayoutError, ImageError
 from ...utils.io import (
     atomic_write_image,
     atomic_write_json,
     atomic_write_text,
     remove_stale_temporaries,
 )
-from ..classes import DOTA_CLASSES, coco_categories
+from ..classes import DOTA_CLASSES
+from .common import REPORT_NAME, CocoBuilder, ObjectLog, describe, run_tasks, write_report
 from .dota_format import DotaObject, format_dota_line, parse_dota_txt
-from .parallel import die_with_parent
 
 __all__ = ["PatchObject", "SplitParams", "crop_objects", "patch_name", "split_dota",
            "window_starts"]
@@ -54,22 +64,36 @@ __all__ = ["PatchObject", "SplitParams", "crop_objects", "patch_name", "split_do
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _IOF_EPS = 1e-6
 _DONE_DIR = ".done"
-_MARKER_VERSION = 1
+_MARKER_VERSION = 2
+#: The smallest patch side (``evaluation.functional.dota_merge.MIN_PATCH_SIZE``).
+_MIN_PATCH_SIZE = 16
+#: How truncated objects are written: MMRotate's convention, or this project's earlier one.
+TRUNCATED_MODES = ("polygon", "rectangle")
+#: The difficult flag of a truncated object per mode (MMRotate's splitter writes 2).
+TRUNCATED_DIFFICULT = {"polygon": 2, "rectangle": 1}
 
 
 @dataclass(frozen=True)
 class SplitParams:
-    """Patch size and overlap (pixels) and the kept-area threshold of truncated objects."""
+    """Patch size and overlap (pixels), the kept-area threshold of truncated objects and how
+    they are written (:data:`TRUNCATED_MODES`)."""
 
     size: int = 1024
     gap: int = 200
     iof_thr: float = 0.7
+    truncated: str = "polygon"
 
     def __post_init__(self) -> None:
+        if self.size < _MIN_PATCH_SIZE:
+            raise ValueError(f"size must be at least {_MIN_PATCH_SIZE} px (a smaller number in a "
+                             f"patch name reads as the DOTA devkit's scale rate), got {self.size}")
         if not 0 <= self.gap < self.size:
             raise ValueError(f"need 0 <= gap < size, got size={self.size}, gap={self.gap}")
         if not 0.0 < self.iof_thr <= 1.0:
             raise ValueError(f"iof_thr must be in (0, 1], got {self.iof_thr}")
+        if self.truncated not in TRUNCATED_MODES:
+            raise ValueError(f"truncated must be one of {TRUNCATED_MODES}, got "
+                             f"{self.truncated!r}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +104,7 @@ class PatchObject:
         poly: 4 corners ``(x1, y1, ..., x4, y4)``.
         hbox: ``(x1, y1, x2, y2)`` of the part inside the patch.
         label: 0-based class index.
-        difficult: The source flag, or 1 when truncated.
+        difficult: The source flag, or (truncated) 2 (``'polygon'``) or 1 (``'rectangle'``).
         truncated: Whether part of the object lies outside the patch.
     """
 
@@ -124,7 +148,8 @@ def _round(values: np.ndarray) -> tuple[float, ...]:
 class _ObjectGeometry:
     """Polygons of one image's objects, prepared once for cropping into many windows."""
 
-    def __init__(self, objects: Sequence[DotaObject]) -> None:
+    def __init__(self, objects: Sequence[DotaObject],
+                 image_size: tuple[int, int] | None = None) -> None:
         self.objects = list(objects)
         coords = np.asarray([o.poly for o in self.objects], dtype=np.float64)
         self.corners = coords.reshape(-1, 4, 2)
@@ -132,16 +157,37 @@ class _ObjectGeometry:
         self.areas = shapely.area(self.hulls) if len(self.objects) else np.zeros(0)
         self.lo = self.corners.min(axis=1)  # (N, 2)
         self.hi = self.corners.max(axis=1)
+        #: Why each object is dropped (``None``: kept): no area, or none inside the image.
+        self.problems: list[str | None] = [None] * len(self.objects)
+        inside = (shapely.area(shapely.intersection(self.hulls, shapely.box(0, 0, *image_size)))
+                  if image_size is not None and len(self.objects) else None)
+        for i, obj in enumerate(self.objects):
+            written = "(" + ", ".join(f"{v:g}" for v in obj.poly) + ")"
+            if self.areas[i] <= 0:
+                self.problems[i] = f"polygon {written} has no area"
+            elif inside is not None and inside[i] <= 0:
+                self.problems[i] = (f"polygon {written} lies outside the "
+                                    f"{image_size[0]}x{image_size[1]} image")
+        self.kept = np.array([p is None for p in self.problems], dtype=bool)
 
     @property
     def num_degenerate(self) -> int:
         return int((self.areas <= 0).sum())
 
-    def crop(self, x0: int, y0: int, size: int, iof_thr: float) -> list[PatchObject]:
+    def log(self, path: str | os.PathLike, strict: bool = False) -> list[dict]:
+        """The dropped objects as :class:`~.common.ObjectLog` entries (``strict``: raise)."""
+        log = ObjectLog(strict=strict)
+        for i, problem in enumerate(self.problems):
+            if problem is not None:
+                log.dropped(path, self.objects[i].line or None, i + 1, problem)
+        return log.entries
+
+    def crop(self, x0: int, y0: int, size: int, iof_thr: float,
+             truncated: str = "polygon") -> list[PatchObject]:
         origin = np.array([x0, y0], dtype=np.float64)
         end = origin + size
         overlaps = np.all(self.lo < end, axis=1) & np.all(self.hi > origin, axis=1)
-        candidates = np.nonzero(overlaps & (self.areas > 0))[0]
+        candidates = np.nonzero(overlaps & self.kept)[0]
         if not len(candidates):
             return []
         parts = shapely.intersection(self.hulls[candidates], shapely.box(x0, y0, *end))
@@ -154,12 +200,14 @@ class _ObjectGeometry:
             inside = bool(np.all(self.lo[i] >= origin) and np.all(self.hi[i] <= end))
             if inside:
                 corners, difficult = self.corners[i], obj.difficult
+            elif truncated == "polygon":  # MMRotate's splitter: the polygon as written
+                corners, difficult = self.corners[i], TRUNCATED_DIFFICULT[truncated]
             else:
                 rect = shapely.oriented_envelope(part)
                 if rect.geom_type != "Polygon":
                     continue
                 corners = _clockwise_from_top(np.asarray(rect.exterior.coords)[:4])
-                difficult = 1
+                difficult = TRUNCATED_DIFFICULT[truncated]
             lo, hi = np.reshape(shapely.bounds(part), (2, 2))
             hbox = np.concatenate([np.clip(lo - origin, 0, size), np.clip(hi - origin, 0, size)])
             out.append(PatchObject(poly=_round((corners - origin).ravel()), hbox=_round(hbox),
@@ -168,10 +216,14 @@ class _ObjectGeometry:
 
 
 def crop_objects(
-    objects: Sequence[DotaObject], x: int, y: int, size: int, iof_thr: float = 0.7
+    objects: Sequence[DotaObject], x: int, y: int, size: int, iof_thr: float = 0.7,
+    truncated: str = "polygon",
 ) -> list[PatchObject]:
-    """The objects kept in the window ``[x, x + size) x [y, y + size)``, in patch coordinates."""
-    return _ObjectGeometry(objects).crop(x, y, size, iof_thr)
+    """The objects kept in the window ``[x, x + size) x [y, y + size)``, in patch coordinates
+    (``truncated``: how a truncated object is written, see the module docstring)."""
+    if truncated not in TRUNCATED_MODES:
+        raise ValueError(f"truncated must be one of {TRUNCATED_MODES}, got {truncated!r}")
+    return _ObjectGeometry(objects).crop(x, y, size, iof_thr, truncated)
 
 
 @dataclass(frozen=True)
@@ -182,6 +234,7 @@ class _ImageTask:
     objects: tuple[DotaObject, ...] | None  # None: no labels, images only
     out_dir: str
     params: SplitParams
+    strict: bool = False
 
 
 def _fingerprint(path: str | None) -> list[int] | None:
@@ -252,7 +305,7 @@ def _split_image(task: _ImageTask) -> dict:
     """Splits one source image; returns its patch records and counts (worker function)."""
     out, params = Path(task.out_dir), task.params
     marker_path = out / _DONE_DIR / f"{task.name}.json"
-    state = {"version": _MARKER_VERSION, "params": asdict(params),
+    state = {"version": _MARKER_VERSION, "params": asdict(params), "strict": task.strict,
              "image": _fingerprint(task.image_path), "labels": _fingerprint(task.label_path),
              "with_labels": task.objects is not None}
     old = _read_marker(marker_path)
@@ -263,18 +316,19 @@ def _split_image(task: _ImageTask) -> dict:
     if image is None:
         raise ImageError(task.image_path, "cannot read the image (missing, truncated or not an "
                          "image file)")
-    geometry = _ObjectGeometry(task.objects or ())
+    height, width = image.shape[:2]
+    geometry = _ObjectGeometry(task.objects or (), image_size=(width, height))
+    dropped = geometry.log(task.label_path, strict=task.strict) if task.label_path else []
     # Patch images depend only on the source image (and the window), so they are reused unless
     # the source image changed; label files are compared by content when written.
     trust_existing = old is None or old.get("state", {}).get("image") == state["image"]
-    height, width = image.shape[:2]
     patches, written = [], 0
     for y in window_starts(height, params.size, params.gap):
         for x in window_starts(width, params.size, params.gap):
             name = patch_name(task.name, params.size, x, y)
             objects = None
             if task.objects is not None:
-                objects = geometry.crop(x, y, params.size, params.iof_thr)
+                objects = geometry.crop(x, y, params.size, params.iof_thr, params.truncated)
             written += _write_patch(task, image, x, y, name, objects, trust_existing)
             patches.append({"name": name, "objects": [
                 [o.label, o.difficult, int(o.truncated), *o.hbox] for o in objects or ()
@@ -283,32 +337,22 @@ def _split_image(task: _ImageTask) -> dict:
         old_names = {p["name"] for p in old.get("result", {}).get("patches", [])}
         _remove_stale(out, old_names, {p["name"] for p in patches})
     result = {"name": task.name, "num_objects": len(geometry.objects),
-              "num_degenerate": geometry.num_degenerate, "patches": patches}
+              "num_degenerate": geometry.num_degenerate, "dropped": dropped, "patches": patches}
     atomic_write_json(marker_path, {"state": state, "result": result})
     return {**result, "image_reused": False, "patches_written": written,
             "patches_reused": len(patches) - written}
 
 
-def _init_worker(parent: int) -> None:
-    cv2.setNumThreads(1)  # one process per core already
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def _run_task(task: _ImageTask) -> dict:
-    try:
-        return _split_image(task)
-    except DatasetError as err:
-        return {"name": task.name, "error": err}
-
-
 def _collect_tasks(src: Path, out: Path, params: SplitParams, skip_bad: bool,
-                   progress: bool, skipped: list[str]) -> list[_ImageTask]:
+                   progress: bool, skipped: list[str], strict: bool) -> list[_ImageTask]:
     image_dir, label_dir = src / "images", src / "labelTxt"
     if not image_dir.is_dir():
-        raise DatasetError(image_dir, "image folder not found (expected <src>/images/)")
+        raise DatasetLayoutError(image_dir, "image folder not found (expected <src>/images/ and "
+                                 "<src>/labelTxt/ of the DOTA release)")
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not images:
+        raise DatasetLayoutError(image_dir, "no image file (.png, .jpg, .tif, ...) in the image "
+                                 "folder; nothing was written")
     with_labels = label_dir.is_dir()
     tasks = []
     for image_path in tqdm(images, desc="DOTA labels", disable=not progress, unit="img"):
@@ -327,26 +371,21 @@ def _collect_tasks(src: Path, out: Path, params: SplitParams, skip_bad: bool,
                 continue
         tasks.append(_ImageTask(name=image_path.stem, image_path=str(image_path),
                                 label_path=None if label_path is None else str(label_path),
-                                objects=objects, out_dir=str(out), params=params))
+                                objects=objects, out_dir=str(out), params=params,
+                                strict=strict))
     return tasks
 
 
-def _patches_to_coco(results: list[dict], size: int) -> dict:
-    images, annotations = [], []
+def _patches_to_coco(results: list[dict], size: int) -> CocoBuilder:
+    coco = CocoBuilder(DOTA_CLASSES)
     for res in results:
         for patch in res["patches"]:
-            image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": f"images/{patch['name']}.png",
-                           "width": size, "height": size})
+            image_id = coco.add_image(f"images/{patch['name']}.png", size, size)
             for label, difficult, _truncated, x1, y1, x2, y2 in patch["objects"]:
                 w, h = round(x2 - x1, 2), round(y2 - y1, 2)
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": image_id, "category_id": label + 1,
-                    "bbox": [x1, y1, w, h], "area": round(w * h, 4), "iscrowd": 0,
-                    "difficult": difficult,
-                })
-    return {"images": images, "annotations": annotations,
-            "categories": coco_categories(DOTA_CLASSES)}
+                coco.add_object(image_id, label, [x1, y1, w, h], round(w * h, 4),
+                                difficult=difficult)
+    return coco
 
 
 def split_dota(
@@ -359,59 +398,61 @@ def split_dota(
     coco_json: str | os.PathLike | None = None,
     skip_bad: bool = False,
     progress: bool = True,
+    truncated: str = "polygon",
+    strict: bool = False,
 ) -> dict:
     """Splits a DOTA v1.0 folder into patches (see the module docstring); resumable.
 
     Args:
         src: Folder with ``images/`` and (optionally) ``labelTxt/``.
-        out: Output folder (``images/``, ``annfiles/``, ``.done/``).
+        out: Output folder (``images/``, ``annfiles/``, ``.done/``, ``conversion_report.json``).
         size: Patch side in pixels.
         gap: Overlap of neighbouring patches in pixels.
         iof_thr: Minimum fraction of an object's area inside a patch to keep it there.
         nproc: Worker processes (images are split in parallel).
         coco_json: Also write a COCO json of the patches' horizontal boxes here
             (``file_name`` relative to ``out``, e.g. ``images/P0000__1024__0___0.png``).
-        skip_bad: Skip (and count) images with a bad label file or unreadable image.
+        skip_bad: Skip (and list) images with a bad label file or unreadable image.
         progress: Show tqdm progress bars.
+        truncated: ``'polygon'`` (MMRotate's convention, the default) or ``'rectangle'`` (this
+            project's earlier one): how objects cut by a patch edge are written.
+        strict: Stop at the first object that would be dropped (no area, or outside the image).
 
     Returns:
         Summary counts: ``images``, ``images_reused``, ``objects``, ``patches``,
         ``patches_written``, ``patches_reused``, ``patch_objects``, ``truncated``,
-        ``degenerate_dropped``, ``skipped`` (list of messages), ``coco_json``.
+        ``degenerate_dropped``, ``objects_dropped``, ``repaired_objects`` (one line per dropped
+        object), ``skipped`` (list of messages), ``coco_json``, ``report``.
 
     Raises:
+        DatasetLayoutError: No image folder or no image in it, or every image skipped.
         DatasetError: A malformed label file (file and line), a missing label file or an
             unreadable image, unless ``skip_bad``.
     """
-    params = SplitParams(size=size, gap=gap, iof_thr=iof_thr)
+    params = SplitParams(size=size, gap=gap, iof_thr=iof_thr, truncated=truncated)
     src, out = Path(src), Path(out)
     # temporaries of files whose write a killed run interrupted
     remove_stale_temporaries(out, out / "images", out / "annfiles", out / _DONE_DIR,
                              *([Path(coco_json).parent] if coco_json is not None else []))
     skipped: list[str] = []
-    tasks = _collect_tasks(src, out, params, skip_bad, progress, skipped)
+    tasks = _collect_tasks(src, out, params, skip_bad, progress, skipped, strict)
     results = []
-
-    def handle(res: dict) -> None:
-        if "error" not in res:
+    for index, res, error in run_tasks(_split_image, tasks, nproc=nproc, desc="DOTA split",
+                                       unit="img", progress=progress, ordered=False,
+                                       single_thread_opencv=True):
+        if error is None:
             results.append(res)
         elif skip_bad:
-            skipped.append(str(res["error"]))
-            _forget_image(out, res["name"])
+            skipped.append(str(error))
+            _forget_image(out, tasks[index].name)
         else:
-            raise res["error"]
-
-    bar = dict(total=len(tasks), desc="DOTA split", disable=not progress, unit="img")
-    if nproc > 1 and len(tasks) > 1:
-        with Pool(min(nproc, len(tasks)), initializer=_init_worker,
-                  initargs=(os.getpid(),)) as pool:
-            for res in tqdm(pool.imap_unordered(_run_task, tasks), **bar):
-                handle(res)
-    else:
-        for res in tqdm(map(_run_task, tasks), **bar):
-            handle(res)
+            raise error
+    if not results:
+        raise DatasetLayoutError(src / "images", f"every image was skipped (first: "
+                                 f"{skipped[0]}); no patch, json or report was written")
     results.sort(key=lambda r: r["name"])
     all_patches = [p for r in results for p in r["patches"]]
+    entries = [e for r in results for e in r["dropped"]]
     summary = {
         "out_dir": str(out),
         "images": len(results),
@@ -423,9 +464,18 @@ def split_dota(
         "patch_objects": sum(len(p["objects"]) for p in all_patches),
         "truncated": sum(o[2] for p in all_patches for o in p["objects"]),
         "degenerate_dropped": sum(r["num_degenerate"] for r in results),
+        "objects_dropped": len(entries),
+        "repaired_objects": [describe(e) for e in entries],
         "skipped": skipped,
         "coco_json": None if coco_json is None else str(coco_json),
     }
     if coco_json is not None:
-        atomic_write_json(coco_json, _patches_to_coco(results, params.size))
+        atomic_write_json(coco_json, _patches_to_coco(results, params.size).to_dict())
+    report = {"tool": "DOTA split", "src": str(src), "params": asdict(params),
+              "strict": strict, "skip_bad": skip_bad, "images": summary["images"],
+              "patches": summary["patches"], "skipped": skipped, "objects": entries}
+    report_path = out / REPORT_NAME
+    if _read_marker(report_path) != report:  # unchanged: left alone (a rerun touches nothing)
+        write_report(out, report)
+    summary["report"] = str(report_path)
     return summary

@@ -29,25 +29,29 @@ pairs). With ``crop_border`` (100 for the official border) the images are croppe
 ``<out>/<split>/rgb/`` and ``<out>/<split>/ir/`` and the polygons are shifted and clipped to the
 crop (an object wholly in the border is dropped); without it no image is written and the configs
 read the official folders (``data_prefix=dict(rgb='train/trainimg/', ir='train/trainimgr/')``).
+
+Bad objects cost the object, never the pair: a polygon is clipped to the image (to the crop with
+``crop_border``), and one with no area left (a degenerate polygon or box, one outside the image or
+wholly in the cut border) is dropped. Each repaired or dropped object is listed (file, line,
+object index, what was done) in the summary and in ``annotations/conversion_report.json``;
+``strict`` stops at the first degenerate or out-of-image object instead (objects in the cut
+border are dropped by design). A split with no pair is an error, and then nothing is written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from ...utils.errors import AnnotationError, DatasetError, ImageError
-from ...utils.io import atomic_write_image, atomic_write_json
-from ..classes import DRONEVEHICLE_CLASSES, ClassIndex, coco_categories
-from .parallel import die_with_parent
+from ...utils.errors import AnnotationError, DatasetLayoutError, ImageError
+from ...utils.io import atomic_write_image
+from ..classes import DRONEVEHICLE_CLASSES, ClassIndex
+from .common import CocoBuilder, ObjectLog, describe, run_tasks, write_coco_files, write_report
 from .xml_lines import XmlElement, read_xml
 
 __all__ = [
@@ -216,6 +220,7 @@ class _Task:
     labels: str
     crop_border: int
     out: Path | None
+    strict: bool = False
 
 
 @dataclass
@@ -228,11 +233,9 @@ class _Record:
 
 @dataclass
 class _Loaded:
-    stem: str
-    record: _Record | None = None
-    error: DatasetError | None = None
+    record: _Record
     dropped: list[str] = field(default_factory=list)
-    clipped: int = 0
+    objects: list[dict] = field(default_factory=list)  # ObjectLog entries
     outside: int = 0
     size_mismatch: str | None = None
 
@@ -260,13 +263,13 @@ def _read(path: Path) -> np.ndarray:
 
 
 def _load(task: _Task) -> _Loaded:
-    """Parse one pair's XML, decode both images, crop and write them, clip the polygons."""
-    loaded = _Loaded(stem=task.stem)
+    """Parse one pair's XML, decode both images, crop and write them, clip the polygons
+    (worker function)."""
     xml = _folder(task.root, task.split, LABEL_SETS[task.labels]) / f"{task.stem}.xml"
     if not xml.is_file():
         raise AnnotationError(xml, f"annotation file not found ({task.labels} labels)")
     ann = parse_dronevehicle_xml(xml)
-    loaded.dropped = ann.dropped
+    loaded = _Loaded(record=None, dropped=ann.dropped)
     paths = {m: _find_image(_folder(task.root, task.split, kind), task.stem)
              for m, kind in IMAGE_FOLDERS.items()}
     images = {m: _read(p) for m, p in paths.items()}
@@ -280,19 +283,31 @@ def _load(task: _Task) -> _Loaded:
     if b and (2 * b >= w or 2 * b >= h):
         raise ImageError(paths["rgb"], f"crop_border={b} leaves nothing of a {w}x{h} image")
     width, height = w - 2 * b, h - 2 * b
+    log = ObjectLog(strict=task.strict)
     objects = []
-    for obj in ann.objects:
-        shifted = [(x - b, y - b) for x, y in obj.polygon]
-        if _area(shifted) <= 0:
-            loaded.dropped.append(f"{xml}:{obj.line}: degenerate polygon {obj.polygon}")
+    for index, obj in enumerate(ann.objects, start=1):
+        written = _fmt_polygon(obj.polygon)
+        if _area(obj.polygon) <= 0:
+            log.dropped(xml, obj.line, index, f"polygon {written} has no area")
             continue
+        in_image = clip_polygon(obj.polygon, w, h)
+        if len(in_image) < 3 or _area(in_image) <= 0:
+            log.dropped(xml, obj.line, index, f"polygon {written} lies outside the {w}x{h} image")
+            continue
+        shifted = [(x - b, y - b) for x, y in obj.polygon]
         clipped = clip_polygon(shifted, width, height)
         if len(clipped) < 3 or _area(clipped) <= 0:
             loaded.outside += 1
+            log.entries.append({"file": str(xml), "line": obj.line, "object": index,
+                                "problem": f"polygon {written} lies in the {b} px border cut "
+                                "away", "action": "dropped"})
             continue
         if clipped != shifted:
-            loaded.clipped += 1
+            edge = f"the {b} px border crop" if b else f"the edge of the {w}x{h} image"
+            log.clipped(xml, obj.line, index, f"polygon {written} crosses {edge}",
+                        [v for p in clipped for v in p])
         objects.append((obj.label, clipped))
+    loaded.objects = log.entries
     file_name = paths["ir"].name if paths["ir"].suffix == paths["rgb"].suffix else None
     if file_name is None:
         raise ImageError(paths["ir"], f"the pair's files differ in format ({paths['rgb'].name}, "
@@ -305,44 +320,30 @@ def _load(task: _Task) -> _Loaded:
     return loaded
 
 
-def _load_task(task: _Task) -> _Loaded:
-    try:
-        return _load(task)
-    except DatasetError as err:
-        return _Loaded(stem=task.stem, error=err)
+def _fmt_polygon(polygon: Sequence[tuple[float, float]]) -> str:
+    return "[" + ", ".join(f"({x:g}, {y:g})" for x, y in polygon) + "]"
 
 
-def _init_worker(parent: int) -> None:
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def _to_coco(records: list[_Record]) -> dict:
-    images, annotations = [], []
-    for image_id, rec in enumerate(records, start=1):
-        images.append({"id": image_id, "file_name": rec.file_name, "width": rec.width,
-                       "height": rec.height})
+def _to_coco(records: list[_Record]) -> CocoBuilder:
+    coco = CocoBuilder(DRONEVEHICLE_CLASSES)
+    for rec in records:
+        image_id = coco.add_image(rec.file_name, rec.width, rec.height)
         for label, polygon in rec.objects:
             xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
             x1, y1 = min(xs), min(ys)
             w, h = max(xs) - x1, max(ys) - y1
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": label + 1,
-                "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0,
-                "segmentation": [[round(v, 2) for p in polygon for v in p]],
-            })
-    return {"images": images, "annotations": annotations,
-            "categories": coco_categories(DRONEVEHICLE_CLASSES)}
+            coco.add_object(image_id, label, [x1, y1, w, h], w * h,
+                            segmentation=[[round(v, 2) for p in polygon for v in p]])
+    return coco
 
 
 def _stems(root: Path, split: str) -> list[str]:
     """Names of the pairs of ``split``: the infrared image folder's files."""
     folder = _folder(root, split, IMAGE_FOLDERS["ir"])
     if not folder.is_dir():
-        raise DatasetError(folder, f"image folder of split {split!r} not found (official layout: "
-                           f"<root>/{split}/{split}img/, {split}imgr/, {split}label/, "
-                           f"{split}labelr/)")
+        raise DatasetLayoutError(folder, f"image folder of split {split!r} not found "
+                                 f"(official layout: <root>/{split}/{split}img/, {split}imgr/, "
+                                 f"{split}label/, {split}labelr/)")
     return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
@@ -355,13 +356,14 @@ def convert_dronevehicle(
     skip_bad: bool = False,
     progress: bool = True,
     nproc: int = 1,
+    strict: bool = False,
 ) -> dict:
     """Convert DroneVehicle to one paired COCO json per split (see the module docstring).
 
     Args:
         root: The DroneVehicle root (official layout).
-        out_dir: Output root: ``annotations/<split>.json`` and, with ``crop_border``, the cropped
-            images in ``<split>/rgb/`` and ``<split>/ir/``.
+        out_dir: Output root: ``annotations/<split>.json`` (and ``conversion_report.json``)
+            and, with ``crop_border``, the cropped images in ``<split>/rgb/`` and ``<split>/ir/``.
         splits: Any of ``train``, ``val``, ``test``.
         labels: The label set of both modalities: ``'ir'`` (default) or ``'rgb'``.
         crop_border: Pixels cut from every side (100 removes the official white border); 0 keeps
@@ -369,14 +371,18 @@ def convert_dronevehicle(
         skip_bad: Skip (and list) pairs with an unreadable XML or image instead of stopping.
         progress: Show a tqdm progress bar.
         nproc: Worker processes.
+        strict: Stop at the first degenerate or out-of-image object instead of dropping it.
 
     Returns:
         A summary: per split ``images`` / ``objects`` / ``json`` / ``data_prefix``, and
-        ``labels``, ``skipped`` (messages naming the files), ``dropped_objects``,
-        ``objects_clipped``, ``objects_outside_crop``, ``size_mismatches``.
+        ``labels``, ``skipped`` (messages naming the files), ``dropped_objects`` (objects without
+        a class or geometry), ``objects_clipped``, ``objects_outside_crop``, ``objects_dropped``
+        (counts), ``repaired_objects`` (one line per clipped or dropped object),
+        ``size_mismatches`` and ``report``.
 
     Raises:
-        DatasetError: A missing split folder, or (without ``skip_bad``) the first bad file.
+        DatasetLayoutError: A missing split folder, or a split with no pair (nothing written).
+        DatasetError: Without ``skip_bad``, the first bad file.
         ValueError: An unknown split or label set, or a negative ``crop_border``.
     """
     if labels not in LABEL_SETS:
@@ -389,42 +395,56 @@ def convert_dronevehicle(
     root, out_dir = Path(root), Path(out_dir)
     summary: dict = {"labels": f"{labels} ({root}/<split>/<split>{LABEL_SETS[labels]}/)",
                      "splits": {}}
-    stats: dict = {"skipped": [], "dropped_objects": [], "objects_clipped": 0,
-                   "objects_outside_crop": 0, "size_mismatches": []}
+    stats: dict = {"skipped": [], "dropped_objects": [], "size_mismatches": []}
+    entries: list[dict] = []
+    outside = 0
     split_stems = {split: _stems(root, split) for split in splits}
     image_out = out_dir if crop_border else None
+    files: dict[Path, CocoBuilder] = {}
     for split, stems in split_stems.items():
-        tasks = [_Task(root, split, s, labels, crop_border, image_out) for s in stems]
+        tasks = [_Task(root, split, s, labels, crop_border, image_out, strict) for s in stems]
         records = []
-        with contextlib.ExitStack() as stack:
-            if nproc > 1 and len(tasks) > 1:
-                pool = stack.enter_context(Pool(min(nproc, len(tasks)), initializer=_init_worker,
-                                                initargs=(os.getpid(),)))
-                results = pool.imap(_load_task, tasks, chunksize=8)
-            else:
-                results = map(_load_task, tasks)
-            for loaded in tqdm(results, total=len(tasks), desc=f"DroneVehicle {split}",
-                               disable=not progress, unit="pair"):
-                if loaded.error is not None:
-                    if not skip_bad:
-                        raise loaded.error
-                    stats["skipped"].append(str(loaded.error))
-                    continue
-                stats["dropped_objects"] += loaded.dropped
-                stats["objects_clipped"] += loaded.clipped
-                stats["objects_outside_crop"] += loaded.outside
-                if loaded.size_mismatch:
-                    stats["size_mismatches"].append(loaded.size_mismatch)
-                records.append(loaded.record)
+        for _, loaded, error in run_tasks(_load, tasks, nproc=nproc, desc=f"DroneVehicle {split}",
+                                          unit="pair", progress=progress, chunksize=8):
+            if error is not None:
+                if not skip_bad:
+                    raise error
+                stats["skipped"].append(str(error))
+                continue
+            stats["dropped_objects"] += loaded.dropped
+            entries += loaded.objects
+            outside += loaded.outside
+            if loaded.size_mismatch:
+                stats["size_mismatches"].append(loaded.size_mismatch)
+            records.append(loaded.record)
         coco = _to_coco(records)
         json_path = out_dir / "annotations" / f"{split}.json"
-        atomic_write_json(json_path, coco)
+        if not coco.images:
+            why = (f"all {len(stems)} pairs of split {split!r} were skipped (first: "
+                   f"{stats['skipped'][-1]})" if stems and stats["skipped"] else
+                   f"{_folder(root, split, IMAGE_FOLDERS['ir'])} holds no image")
+            raise DatasetLayoutError(json_path, f"no image to write: {why}; no json was written")
+        files[json_path] = coco
         prefix = ({m: f"{split}/{m}/" for m in IMAGE_FOLDERS} if crop_border else
                   {m: f"{split}/{split}{kind}/" for m, kind in IMAGE_FOLDERS.items()})
         summary["splits"][split] = {
-            "images": len(coco["images"]), "objects": len(coco["annotations"]),
+            "images": len(coco.images), "objects": len(coco.annotations),
             "json": str(json_path),
             "data_prefix": f"data_root={str(out_dir if crop_border else root)!r}, "
                            f"data_prefix=dict(rgb={prefix['rgb']!r}, ir={prefix['ir']!r})"}
+    write_coco_files(files)
     summary.update(stats)
+    summary.update({
+        "objects_clipped": sum(e["action"] == "clipped" for e in entries),
+        "objects_outside_crop": outside,
+        "objects_dropped": sum(e["action"] == "dropped" for e in entries) - outside,
+        "repaired_objects": [describe(e) for e in entries],
+    })
+    report = write_report(out_dir / "annotations", {
+        "tool": "DroneVehicle -> paired COCO", "root": str(root), "labels": labels,
+        "crop_border": crop_border, "strict": strict, "skip_bad": skip_bad,
+        "splits": summary["splits"], "skipped": stats["skipped"],
+        "dropped_objects": stats["dropped_objects"], "size_mismatches": stats["size_mismatches"],
+        "objects": entries})
+    summary["report"] = str(report)
     return summary

@@ -1,14 +1,23 @@
 """DOTA whole images from patches: patch detections merged back, and Task1 submission files.
 
-The splitter (:mod:`ds2d2_mm.datasets.converters.dota_split`) names each patch
-``<name>__<size>__<x>___<y>``, with ``(x, y)`` its top-left corner in the source image. Merging
-shifts every oriented detection ``(cx, cy, w, h, angle)`` of a patch by that corner, gathers the
-detections of all patches of one source image, and suppresses duplicates per class with rotated NMS
-(objects in the overlap of two patches are seen twice).
+The splitter (:mod:`ds2d2_mm.datasets.converters.dota_split`) and MMRotate's ``img_split.py``
+name each patch ``<name>__<size>__<x>___<y>``, with ``(x, y)`` its top-left corner in the source
+image. The DOTA devkit's multi-scale splits name it ``<name>__<rate>__<x>___<y>``
+(``P0706__0.5__0___0``): the source image was resized by ``rate`` before splitting, so ``(x, y)``
+are pixels of the resized image. The middle field is read as a rate when it has a decimal point or
+is an integer below :data:`MIN_PATCH_SIZE` (the devkit writes ``str(rate)``: ``1``, ``2``,
+``0.5``, ``1.5``), and as a patch size otherwise (rate 1).
 
-A Task1 submission of the DOTA evaluation server is one ``Task1_<class>.txt`` per class, with one
-line per detection ``<image_id> <score> x1 y1 x2 y2 x3 y3 x4 y4`` (corners of the oriented box in
-source-image pixels), the files zipped together.
+Merging shifts every oriented detection ``(cx, cy, w, h, angle)`` of a patch by that corner,
+divides centre and size by the rate, gathers the detections of all patches of one source image,
+and suppresses duplicates per class with rotated NMS (objects in the overlap of two patches are
+seen twice).
+
+A Task1 submission of the DOTA evaluation server is one ``Task1_<class>.txt`` per class with
+detections, with one line per detection ``<image_id> <score> x1 y1 x2 y2 x3 y3 x4 y4`` (corners of
+the oriented box in source-image pixels), the files zipped together. A class without detections
+has no file (the server accepts a submission without it; the devkit's own evaluation script fails
+on an empty file).
 """
 
 from __future__ import annotations
@@ -28,10 +37,13 @@ from torch import Tensor
 
 from ...utils.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["PatchDetections", "merge_patch_detections", "parse_patch_id", "rbox_corners",
-           "write_task1_submission"]
+__all__ = ["MIN_PATCH_SIZE", "PatchDetections", "PatchName", "merge_patch_detections",
+           "parse_patch_id", "parse_patch_name", "rbox_corners", "write_task1_submission"]
 
-_PATCH_ID = re.compile(r"^(?P<name>.+)__(?P<size>\d+)__(?P<x>-?\d+)___(?P<y>-?\d+)$")
+_PATCH_ID = re.compile(
+    r"^(?P<name>.+)__(?P<scale>\d+(?:\.\d*)?|\.\d+)__(?P<x>-?\d+)___(?P<y>-?\d+)$")
+#: An integer middle field below this is a rate (the devkit's ``__1__``), not a patch size.
+MIN_PATCH_SIZE = 16
 
 
 @dataclass
@@ -51,17 +63,47 @@ class PatchDetections:
     labels: np.ndarray
 
 
+@dataclass(frozen=True)
+class PatchName:
+    """A parsed patch name: source image, corner ``(x, y)`` (pixels of the source image resized
+    by ``rate``) and ``rate`` (1.0 for the ``<name>__<size>__<x>___<y>`` names)."""
+
+    name: str
+    x: int
+    y: int
+    rate: float = 1.0
+
+
+def parse_patch_name(img_id: str) -> PatchName:
+    """``'P0003__1024__824___0'`` -> ``PatchName('P0003', 824, 0, 1.0)``;
+    ``'P0706__0.5__0___512'`` -> ``PatchName('P0706', 0, 512, 0.5)`` (see the module docstring).
+
+    Raises:
+        ValueError: ``img_id`` is not a patch name, or its rate is 0, naming it.
+    """
+    match = _PATCH_ID.match(os.path.basename(str(img_id)))
+    if match is None:
+        raise ValueError(f"{img_id!r} is not a DOTA patch name '<image>__<size>__<x>___<y>' "
+                         "(or the devkit's '<image>__<rate>__<x>___<y>'); whole-image evaluation "
+                         "needs the patches of tools/data/split_dota.py")
+    scale = match["scale"]
+    is_rate = "." in scale or int(scale) < MIN_PATCH_SIZE
+    rate = float(scale) if is_rate else 1.0
+    if rate <= 0:
+        raise ValueError(f"{img_id!r}: the rate field {scale!r} of a multi-scale patch name "
+                         "must be positive")
+    return PatchName(match["name"], int(match["x"]), int(match["y"]), rate)
+
+
 def parse_patch_id(img_id: str) -> tuple[str, int, int]:
-    """``'P0003__1024__824___0'`` -> ``('P0003', 824, 0)``: the source image and the corner.
+    """``'P0003__1024__824___0'`` -> ``('P0003', 824, 0)``: the source image and the corner
+    (the rate of a multi-scale name is left out; :func:`parse_patch_name` has it).
 
     Raises:
         ValueError: ``img_id`` is not a patch name of the splitter, naming it.
     """
-    match = _PATCH_ID.match(os.path.basename(str(img_id)))
-    if match is None:
-        raise ValueError(f"{img_id!r} is not a DOTA patch name '<image>__<size>__<x>___<y>'; "
-                         "whole-image evaluation needs the patches of tools/data/split_dota.py")
-    return match["name"], int(match["x"]), int(match["y"])
+    patch = parse_patch_name(img_id)
+    return patch.name, patch.x, patch.y
 
 
 def _nms_rotated(boxes: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
@@ -79,7 +121,8 @@ def merge_patch_detections(
 
     Args:
         patches: Detections per patch (patch pixels); a source image appears once every patch of
-            it was seen, with or without detections.
+            it was seen, with or without detections. Patches of a multi-scale split (a rate in
+            the name) are scaled back to source-image pixels.
         num_classes: Number of classes.
         iou_thr: Rotated-IoU threshold of the per-class NMS across patches (mmrotate's DOTA
             merging uses 0.1).
@@ -90,10 +133,13 @@ def merge_patch_detections(
     """
     gathered: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
     for patch in patches:
-        name, x, y = parse_patch_id(patch.img_id)
+        where = parse_patch_name(patch.img_id)
+        name = where.name
         boxes = np.asarray(patch.bboxes, dtype=np.float32).reshape(-1, 5).copy()
-        boxes[:, 0] += x
-        boxes[:, 1] += y
+        boxes[:, 0] += where.x
+        boxes[:, 1] += where.y
+        if where.rate != 1.0:
+            boxes[:, :4] /= where.rate
         gathered[name].append((boxes, np.asarray(patch.scores, dtype=np.float32).reshape(-1),
                                np.asarray(patch.labels).reshape(-1).astype(np.int64)))
     merged: dict[str, list[np.ndarray]] = {}
@@ -135,10 +181,12 @@ def rbox_corners(boxes: np.ndarray) -> np.ndarray:
 def write_task1_submission(
     merged: dict[str, Sequence[np.ndarray]], classes: Sequence[str], out_dir: str | os.PathLike
 ) -> Path:
-    """Write ``Task1_<class>.txt`` for every class and their zip into ``out_dir``.
+    """Write ``Task1_<class>.txt`` for every class with detections and their zip into
+    ``out_dir``.
 
-    The folder must not hold an earlier submission (nothing already written is overwritten).
-    Each file is written atomically.
+    A class without detections gets no file (an empty one breaks the DOTA devkit's evaluation
+    script; the server accepts a submission without it). The folder must not hold an earlier
+    submission (nothing already written is overwritten). Each file is written atomically.
 
     Returns:
         Path of the zip, ``<out_dir>/<basename of out_dir>.zip``.
@@ -162,6 +210,8 @@ def write_task1_submission(
             for corners, score in zip(rbox_corners(dets[:, :5]), dets[:, 5], strict=True):
                 lines.append(" ".join([name, f"{float(score):.4f}",
                                        *(f"{v:.2f}" for v in corners)]))
+        if not lines:
+            continue
         path = out / f"Task1_{cls}.txt"
         atomic_write_text(path, "".join(line + "\n" for line in lines))
         files.append(path)

@@ -5,8 +5,11 @@ merged submission without scoring it. This metric merges the patch detections of
 image (:func:`~ds2d2_mm.evaluation.functional.dota_merge.merge_patch_detections`), scores the whole
 images against the source label files with mmrotate's ``eval_rbbox_map`` (VOC mAP per IoU threshold,
 the per-class table in the log; ``difficult`` objects ignored as by the DOTA devkit), and writes the
-Task1 submission when asked. For the test split (images only) ``ann_dir=None`` and
-``outfile_prefix`` give the submission alone.
+Task1 submission when asked. As the DOTA devkit's ``voc_eval``, a detection is matched against the
+ground-truth polygon itself (polygon IoU of the detection's 4 corners and the labelled 4 points,
+``box_type='qbox'``), not against the rotated rectangle fitted to the polygon: the two differ for
+the many DOTA labels that are not exact rectangles. For the test split (images only)
+``ann_dir=None`` and ``outfile_prefix`` give the submission alone.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from mmengine.logging import MMLogger
 
 from ...datasets.converters.dota_format import parse_dota_txt
 from ...utils.errors import ConfigError
-from ..functional.dota_merge import PatchDetections, merge_patch_detections, write_task1_submission
+from ..functional.dota_merge import (
+    PatchDetections,
+    merge_patch_detections,
+    rbox_corners,
+    write_task1_submission,
+)
 
 __all__ = ["DOTAWholeImageMetric", "load_whole_image_annotations"]
 
@@ -37,16 +45,13 @@ def load_whole_image_annotations(
         classes: Class names of the dataset.
 
     Returns:
-        Per image ``{'bboxes': (n, 5), 'labels': (n,), 'bboxes_ignore': (m, 5),
-        'labels_ignore': (m,)}``, oriented boxes cx, cy, w, h, angle (le90) from the polygons,
-        difficult objects in the ignore part.
+        Per image ``{'bboxes': (n, 8), 'labels': (n,), 'bboxes_ignore': (m, 8),
+        'labels_ignore': (m,)}``: the labelled polygons x1, y1, ..., x4, y4 as written, difficult
+        objects in the ignore part.
 
     Raises:
         ConfigError: ``ann_dir`` is missing or lacks a label file, naming the path.
     """
-    import torch
-    from mmrotate.structures.bbox import qbox2rbox
-
     folder = Path(ann_dir)
     if not folder.is_dir():
         raise ConfigError(f"DOTAWholeImageMetric.ann_dir: {folder} is not a folder of the "
@@ -59,11 +64,10 @@ def load_whole_image_annotations(
                               f"patches of image {name!r}")
         objects = parse_dota_txt(path, classes)
         polys = np.array([o.poly for o in objects], dtype=np.float32).reshape(-1, 8)
-        rboxes = qbox2rbox(torch.from_numpy(polys)).numpy().reshape(-1, 5)
         labels = np.array([o.label for o in objects], dtype=np.int64)
         hard = np.array([o.difficult > 0 for o in objects], dtype=bool)
-        annotations.append(dict(bboxes=rboxes[~hard], labels=labels[~hard],
-                                bboxes_ignore=rboxes[hard], labels_ignore=labels[hard]))
+        annotations.append(dict(bboxes=polys[~hard], labels=labels[~hard],
+                                bboxes_ignore=polys[hard], labels_ignore=labels[hard]))
     return annotations
 
 
@@ -149,12 +153,14 @@ class DOTAWholeImageMetric(BaseMetric):
             return {}
         names = sorted(merged)
         annotations = load_whole_image_annotations(self.ann_dir, names, classes)
-        dets = [[d.copy() for d in merged[name]] for name in names]
+        # (m, 9): the 4 corners of each merged oriented box and its score
+        dets = [[np.concatenate([rbox_corners(d[:, :5]).astype(np.float32), d[:, 5:6]], axis=1)
+                 for d in merged[name]] for name in names]
         metrics, aps = {}, []
         for thr in self.iou_thrs:
             logger.info(f"\n{'-' * 15} whole-image DOTA, iou_thr: {thr} {'-' * 15}")
             mean_ap, _ = eval_rbbox_map(dets, annotations, iou_thr=thr,
-                                        use_07_metric=self.use_07_metric, box_type="rbox",
+                                        use_07_metric=self.use_07_metric, box_type="qbox",
                                         dataset=classes, logger=logger, nproc=1)
             metrics[f"AP{int(round(thr * 100))}"] = round(float(mean_ap), 4)
             aps.append(float(mean_ap))

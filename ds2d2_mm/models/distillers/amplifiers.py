@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ...utils.checkpoint import digest_tensor, load_checkpoint_checked, local_checkpoint
 from ...utils.errors import CheckpointError, ConfigError
-from ..layers.spectral import build_decomposer, high_frequency_map
+from ..layers.spectral import build_decomposer, high_frequency_from_bands, high_frequency_map
 from .base import FrozenPartsDetector
 from .strategies import DistillStrategy
 
@@ -186,15 +186,40 @@ class Amplifier:
     head: nn.Module
     decomposer: nn.Module | None = None
 
-    def inputs(self, feats: list[Tensor]) -> list[Tensor]:
-        """The head's inputs: the features, or their high-frequency maps."""
+    def inputs(self, feats: list[Tensor],
+               bands: list[tuple[Tensor, Tensor]] | None = None) -> list[Tensor]:
+        """The head's inputs: the features, or their high-frequency maps.
+
+        Args:
+            feats: Per level (N, C, H_l, W_l).
+            bands: ``self.decomposer(f)`` of each level of ``feats`` when already computed
+                (its decomposer the same, :func:`~ds2d2_mm.models.layers.spectral.
+                same_decomposition`); the high-frequency maps are then made from them.
+        """
         if self.decomposer is None:
             return list(feats)
+        if bands is not None:
+            return [high_frequency_from_bands(high, tuple(f.shape[-2:]))
+                    for f, (_, high) in zip(feats, bands, strict=True)]
         return [high_frequency_map(f, self.decomposer) for f in feats]
 
     def modules(self) -> list[nn.Module]:
         """Modules to move with the distiller."""
         return [m for m in (self.head, self.decomposer) if m is not None]
+
+
+def compile_frozen_parts(amplifiers: list[Amplifier], losses: tuple[nn.Module, ...]) -> None:
+    """``torch.compile`` the forward of each amplifier's head (an RoI head: its box head, the
+    RoI extraction staying eager) and of each KD loss module, in place (the
+    ``distill_cfg.accelerate.compile`` option; fewer kernel launches on a GPU)."""
+    targets = []
+    for amp in amplifiers:
+        bbox_head = getattr(amp.head, "bbox_head", None)
+        targets.append(bbox_head if hasattr(amp.head, "_bbox_forward") and bbox_head is not None
+                       else amp.head)
+    for module in (*targets, *losses):
+        if "forward" not in module.__dict__:  # once per module (a head may serve twice)
+            module.forward = torch.compile(module.forward)
 
 
 @MODELS.register_module()

@@ -50,6 +50,15 @@ DEFAULT_DISTILL_CFG: dict = dict(
     # MultiBandDetDataPreprocessor(modalities=...). None (both): one modality, no slicing
     teacher_input=None,
     student_input=None,
+    # work shared inside one step, every term unchanged: the teacher maps' wavelet bands
+    # computed once for the explicit stream and the high-frequency amplifier (same decomposer,
+    # fp32 maps), the anchors and recorded label weights (or sampled RoIs) made once for both
+    # amplifiers. False: each part computes its own (the straightforward path)
+    share_work=True,
+    # GPU options, off by default: torch.compile of the frozen amplifier heads and of the KD
+    # loss arithmetic; fp16 autocast of the frozen parts (teacher forward, amplifier head
+    # passes) with the KD terms in fp32. On a CPU device the first step refuses them clearly
+    accelerate=dict(compile=False, frozen_fp16=False),
 )
 
 #: Values of the choice keys.
@@ -58,6 +67,8 @@ CHOICES = {
     "nonfinite": ("raise", "skip"),
     "checkpoint_changes": ("refuse", "warn"),
 }
+#: Keys of ``distill_cfg.accelerate`` (booleans).
+ACCELERATE_KEYS = ("compile", "frozen_fp16")
 #: Amplifier names of ``distill_cfg.amplifiers``.
 AMPLIFIER_NAMES = ("full", "high")
 #: Arguments of the explicit stream that the distiller sets itself.
@@ -159,6 +170,7 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
                           f"{list(AMPLIFIER_NAMES)} (0 disables one)")
     for name, weight in amps.items():
         _check_weight(f"distill_cfg.amplifiers.{name}", weight)
+    _check_accelerate(out)
     check_component("distill_cfg.explicit", out["explicit"], EXPLICIT_SET_BY_DISTILLER)
     check_component("distill_cfg.implicit", out["implicit"])
     if out["implicit"] is not None:
@@ -174,6 +186,25 @@ def merge_distill_cfg(cfg: dict | None) -> dict:
         raise ConfigError(f"distill_cfg.strategy must be None, a name or a dict, "
                           f"got {strategy!r}")
     return out
+
+
+def _check_accelerate(cfg: dict) -> None:
+    """``share_work`` is a bool; ``accelerate`` a dict of :data:`ACCELERATE_KEYS` booleans."""
+    if not isinstance(cfg["share_work"], bool):
+        raise ConfigError(f"distill_cfg.share_work must be True or False, "
+                          f"got {cfg['share_work']!r}")
+    acc = cfg["accelerate"]
+    if not isinstance(acc, dict):
+        raise ConfigError(f"distill_cfg.accelerate must be a dict like "
+                          f"dict(compile=False, frozen_fp16=False), got {acc!r}")
+    unknown = set(acc) - set(ACCELERATE_KEYS)
+    if unknown:
+        raise ConfigError(f"distill_cfg.accelerate: unknown keys {sorted(unknown)}; known: "
+                          f"{list(ACCELERATE_KEYS)}")
+    for key in ACCELERATE_KEYS:
+        if not isinstance(acc.get(key), bool):
+            raise ConfigError(f"distill_cfg.accelerate.{key} must be True or False, "
+                              f"got {acc.get(key)!r}")
 
 
 #: The distill_cfg keys that name modalities.

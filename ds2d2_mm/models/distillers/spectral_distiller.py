@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from mmdet.models.detectors import BaseDetector
@@ -23,9 +25,11 @@ from ...utils.checkpoint import (
 )
 from ...utils.errors import CheckpointError, ConfigError
 from ...utils.hub_keys import TERMS_KEY
+from ...utils.phases import phase
 from ..connectors.feature_adapter import align_to
 from ..layers.disw import boxes_to_disw_input
-from .amplifiers import Amplifier, freeze, model_cfg_of, stage_hint
+from ..layers.spectral import same_decomposition
+from .amplifiers import Amplifier, compile_frozen_parts, freeze, model_cfg_of, stage_hint
 from .base import FrozenPartsDetector
 from .distill_cfg import (
     check_component,
@@ -274,39 +278,102 @@ class SpectralDistiller(FrozenPartsDetector):
     # -- the detector API -----------------------------------------------------------------------
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
         """Student task losses plus the named terms of both streams: ``loss_exp_low``,
-        ``loss_exp_high`` and ``loss_imp_{full,high}_{cls,reg}`` (or the comparison method's)."""
+        ``loss_exp_high`` and ``loss_imp_{full,high}_{cls,reg}`` (or the comparison method's).
+
+        Each part runs in a named :func:`~ds2d2_mm.utils.phases.phase` (timed only under the
+        benchmark's recorder). With ``distill_cfg.share_work`` the teacher maps' wavelet bands
+        are computed once for the explicit stream and the high-frequency amplifier, and the
+        amplifiers share anchors, label weights and RoIs (:attr:`KDContext.cache`): every term
+        is the one the straightforward path gives."""
         router: InputRouter = self.router
-        sp = self.strategy.student_pass(self.student, router.student_inputs(batch_inputs),
-                                        batch_data_samples)
-        feats_t = self.teacher_feats(router.teacher_inputs(batch_inputs))
+        frozen_amp = self._prepare_acceleration(batch_inputs.device)
+        with phase("student pass"):
+            sp = self.strategy.student_pass(self.student, router.student_inputs(batch_inputs),
+                                            batch_data_samples)
+        with phase("teacher forward"), frozen_amp():
+            feats_t = self.teacher_feats(router.teacher_inputs(batch_inputs))
         sp = self.pair.amplifier_pass(sp, feats_t, batch_data_samples, self.teacher)
         if len(sp.feats) != len(feats_t):
             raise ValueError(f"SpectralDistiller: student gave {len(sp.feats)} FPN levels, "
                              f"teacher {len(feats_t)}")
-        connected = (None if self.connector is None
-                     else align_to(self.connector(sp.feats), feats_t))
         terms: dict[str, Tensor] = {}
-        if self.explicit is not None:
-            boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0] for s in batch_data_samples]
-            terms.update(self.explicit(connected, feats_t, boxes, tuple(batch_inputs.shape[-2:])))
+        bands_t = self._shared_teacher_bands(feats_t)
+        with phase("explicit stream"):
+            connected = (None if self.connector is None
+                         else align_to(self.connector(sp.feats), feats_t))
+            if self.explicit is not None:
+                boxes = [boxes_to_disw_input(s.gt_instances.bboxes)[0]
+                         for s in batch_data_samples]
+                extra = {} if bands_t is None else {"teacher_bands": bands_t}
+                terms.update(self.explicit(connected, feats_t, boxes,
+                                           tuple(batch_inputs.shape[-2:]), **extra))
         ctx = KDContext(samples=batch_data_samples, student_pass=sp, kd_cls=self.kd_cls,
                         kd_reg=self.kd_reg, strategy=self.pair.amplifier_strategy,
-                        student=self.student, teacher=self.teacher)
+                        student=self.student, teacher=self.teacher,
+                        cache={} if self.distill_cfg["share_work"] else None)
         if self.amplifiers:
             feats_amp = self.amplifier_feats(sp.feats, connected, feats_t)
             for amp in self.amplifiers:
                 weight = float(self.distill_cfg["amplifiers"][amp.name])
-                with torch.no_grad():
-                    inputs_t = amp.inputs(feats_t)
-                kd = ctx.strategy.kd_losses(amp.head, amp.inputs(feats_amp), inputs_t, ctx)
+                with phase(f"amplifier {amp.name}"):
+                    with phase("inputs"):
+                        with torch.no_grad():
+                            shared = bands_t if self._shares_bands(amp) else None
+                            inputs_t = amp.inputs(feats_t, bands=shared)
+                        inputs_s = amp.inputs(feats_amp)
+                    with frozen_amp():
+                        kd = ctx.strategy.kd_losses(amp.head, inputs_s, inputs_t, ctx)
                 for key, value in kd.items():
                     terms[f"loss_imp_{amp.name}_{key}"] = weight * value
         if self.implicit is not None:  # a prediction-level method in the amplifiers' place
-            terms.update(self.implicit(ctx, align_to(sp.feats, feats_t), feats_t))
+            with phase("implicit stream"):
+                terms.update(self.implicit(ctx, align_to(sp.feats, feats_t), feats_t))
         losses = dict(sp.losses)
         losses.update(terms)
         self.check_finite(losses)
         return losses
+
+    # -- work shared inside a step, and the GPU options -----------------------------------------
+    def _shares_bands(self, amp: Amplifier) -> bool:
+        """Whether ``amp`` reads the teacher bands the explicit stream computes."""
+        return (self.distill_cfg["share_work"] and self.explicit is not None
+                and getattr(self.explicit, "takes_teacher_bands", False)
+                and same_decomposition(amp.decomposer, getattr(self.explicit, "decomposer", None)))
+
+    def _shared_teacher_bands(self, feats_t: list[Tensor]) -> list[tuple[Tensor, Tensor]] | None:
+        """``(low, high)`` of each teacher level, computed once for the explicit stream and the
+        high-frequency amplifier when both decompose alike, on fp32 maps (else ``None``: each
+        computes its own). The explicit stream decomposes ``t.float()``, which is ``t`` itself
+        for fp32 maps, so the bands are the same tensors either way."""
+        if not any(self._shares_bands(a) for a in self.amplifiers):
+            return None
+        if any(t.dtype != torch.float32 for t in feats_t):
+            return None
+        with torch.no_grad(), phase("teacher bands"):
+            return [self.explicit.decomposer(t) for t in feats_t]
+
+    def _prepare_acceleration(self, device: torch.device) -> Callable[[], Any]:
+        """Applies ``distill_cfg.accelerate`` once (on the first step, when the device is
+        known); returns the context factory of the frozen parts' autocast.
+
+        Raises:
+            ConfigError: ``compile`` or ``frozen_fp16`` asked for on a device that is not CUDA.
+        """
+        acc = self.distill_cfg["accelerate"]
+        if acc["compile"] or acc["frozen_fp16"]:
+            if device.type != "cuda":
+                on = [k for k in ("compile", "frozen_fp16") if acc[k]]
+                raise ConfigError(
+                    f"distill_cfg.accelerate {on} are GPU options, but the batch is on "
+                    f"{device.type!r}: set distill_cfg.accelerate=dict(compile=False, "
+                    "frozen_fp16=False) to train on this device (the step is the same without "
+                    "them), or train on a CUDA device")
+            if acc["compile"] and not self.__dict__.get("_compiled", False):
+                compile_frozen_parts(self.amplifiers, (self.kd_cls, self.kd_reg))
+                self.hide("_compiled", True)
+        if not acc["frozen_fp16"]:
+            return contextlib.nullcontext
+        return lambda: torch.autocast(device.type, dtype=torch.float16)
 
     def amplifier_feats(self, student: Sequence[Tensor], connected: list[Tensor] | None,
                         teacher: list[Tensor]) -> list[Tensor]:

@@ -42,7 +42,9 @@ __all__ = [
     "build_decomposer",
     "haar_dwt",
     "haar_idwt",
+    "high_frequency_from_bands",
     "high_frequency_map",
+    "same_decomposition",
 ]
 
 #: Interpolation weight that makes ``torch.lerp(a, b, w)`` the half-sum ``(a + b) / 2``. The 2D Haar
@@ -355,7 +357,30 @@ def high_frequency_map(x: Tensor, decomposer: nn.Module) -> Tensor:
     """
     _check_4d(x, "high_frequency_map input")
     _, high = decomposer(x)
+    return high_frequency_from_bands(high, tuple(x.shape[-2:]))
+
+
+def high_frequency_from_bands(high: Tensor, size: tuple[int, int]) -> Tensor:
+    """:func:`high_frequency_map` from bands already computed (``decomposer(x)[1]``).
+
+    Args:
+        high: (N, C, K, h, w) high bands of a map ``x`` of spatial size ``size``.
+        size: (H, W) of ``x``.
+
+    Returns:
+        (N, C, H, W): ``high.sum(2)``, bilinearly upsampled to ``size`` where it differs.
+    """
     hf = high.sum(dim=2)
-    if hf.shape[-2:] != x.shape[-2:]:
-        hf = F.interpolate(hf, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    if tuple(hf.shape[-2:]) != tuple(size):
+        hf = F.interpolate(hf, size=size, mode="bilinear", align_corners=False)
     return hf
+
+
+def same_decomposition(a: nn.Module | None, b: nn.Module | None) -> bool:
+    """Whether two decomposers give the same bands of the same map: the same class and
+    settings, without parameters (a learnable decomposer is never taken for another)."""
+    if a is None or b is None or type(a) is not type(b):
+        return False
+    if any(True for _ in a.parameters()) or any(True for _ in b.parameters()):
+        return False
+    return a.extra_repr() == b.extra_repr()

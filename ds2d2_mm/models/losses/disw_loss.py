@@ -38,6 +38,8 @@ class DISWLoss(StreamLoss):
     """
 
     weight_keys = ("lambda_low", "lambda_high")
+    #: ``forward`` takes the teacher maps' bands computed elsewhere (``teacher_bands``).
+    takes_teacher_bands = True
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class DISWLoss(StreamLoss):
         teacher_maps: Sequence[Tensor],
         boxes: Sequence[Tensor],
         img_shape: tuple[int, int],
+        teacher_bands: Sequence[tuple[Tensor, Tensor]] | None = None,
     ) -> dict[str, Tensor]:
         """Explicit loss terms.
 
@@ -83,13 +86,21 @@ class DISWLoss(StreamLoss):
             boxes: Per image ground-truth boxes in input pixels, (k_i, 4) x1y1x2y2 or (k_i, 5)
                 cx, cy, w, h, angle (oriented; DISW then uses the oriented rule).
             img_shape: (H, W) of the batch input.
+            teacher_bands: ``self.decomposer(t)`` of each fp32 teacher level, when the caller
+                has them already (the distiller shares them with the high-frequency
+                amplifier); ``None``: computed here.
 
         Returns:
             ``loss_exp_low`` and ``loss_exp_high``, fp32 scalars.
         """
         check_levels("DISWLoss", student_maps, teacher_maps, self.num_levels)
-        bands = [(self.decomposer(s.float()), self.decomposer(t.float()))
-                 for s, t in zip(student_maps, teacher_maps, strict=True)]
+        if teacher_bands is None:
+            teacher_bands = [self.decomposer(t.float()) for t in teacher_maps]
+        elif len(teacher_bands) != len(teacher_maps):
+            raise ValueError(f"DISWLoss: {len(teacher_bands)} teacher band sets for "
+                             f"{len(teacher_maps)} levels")
+        bands = [(self.decomposer(s.float()), tb)
+                 for s, tb in zip(student_maps, teacher_bands, strict=True)]
         grids = [tuple(low_s.shape[-2:]) for (low_s, _), _ in bands]
         if self.use_disw:
             ws = disw_pyramid(boxes, img_shape, grids)  # (k, 5) boxes take the oriented rule

@@ -56,7 +56,8 @@ class KDQualityFocalLoss(nn.Module):
         """Loss from (A, C) logits of both, ``weight`` (A,) per prediction."""
         s = student_logits.float()
         p_t = teacher_logits.detach().float().sigmoid()
-        scale = (s.sigmoid() - p_t).abs().pow(self.beta)
+        gap = (s.sigmoid() - p_t).abs()
+        scale = gap if self.beta == 1 else gap.pow(self.beta)  # x ** 1 is x: one pass less
         loss = F.binary_cross_entropy_with_logits(s, p_t, reduction="none") * scale
         if weight is not None:
             weight = weight.float()

@@ -11,6 +11,7 @@ strategy and override the few methods that differ.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,9 @@ class KDContext:
         strategy: The family strategy that turns predictions into KD losses.
         student: The student detector.
         teacher: The frozen teacher detector.
+        cache: What the amplifiers of one step share (anchors, recorded label weights, sampled
+            RoIs), keyed by what makes them equal (:meth:`shared`); ``None``: nothing shared,
+            each amplifier computes its own (``distill_cfg.share_work=False``).
     """
 
     samples: SampleList
@@ -80,6 +84,15 @@ class KDContext:
     strategy: DistillStrategy
     student: BaseDetector
     teacher: BaseDetector
+    cache: dict | None = None
+
+    def shared(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per step for ``key`` when sharing is on."""
+        if self.cache is None:
+            return make()
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
 
 class DistillStrategy:

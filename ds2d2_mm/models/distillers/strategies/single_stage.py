@@ -10,6 +10,7 @@ from mmdet.models.detectors import BaseDetector
 from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from torch import Tensor, nn
 
+from ....utils.phases import phase
 from ...losses.kd_losses import HBOXES, RBOXES, SIGMOID_LOGITS, SOFTMAX_LOGITS, safe_avg_factor
 from .base import STRATEGIES, DistillStrategy, KDContext
 
@@ -79,9 +80,10 @@ class SingleStageStrategy(DistillStrategy):
         rec = ctx.student_pass.extras.get("targets")
         if rec is not None:
             label_weights_list, avg_factor = rec.output[1], rec.output[4]
-            lw = torch.cat(label_weights_list, dim=1)
+            lw = ctx.shared(("recorded label weights",),
+                            lambda: torch.cat(label_weights_list, dim=1).float())
             if lw.shape[1] == num_anchors:
-                return lw.float(), avg_factor
+                return lw, avg_factor
         metas = [s.metainfo for s in ctx.samples]
         gts = [s.gt_instances for s in ctx.samples]
         sizes = [c.shape[-2:] for c in cls_t]
@@ -102,27 +104,38 @@ class SingleStageStrategy(DistillStrategy):
         the same number of positives. The student's predictions come from ``head_s(feats_s)``
         (default ``head``), the teacher's from ``head(feats_t)``.
         """
-        cls_s, reg_s = (head if head_s is None else head_s)(feats_s)
-        with torch.no_grad():
+        with phase("head pass (student)"):
+            cls_s, reg_s = (head if head_s is None else head_s)(feats_s)
+        with torch.no_grad(), phase("head pass (teacher)"):
             cls_t, reg_t = head(feats_t)
         num_classes = head.cls_out_channels
         box_dim = reg_s[0].shape[1] // head.num_base_priors
-        logits_s, logits_t = self.flatten(cls_s, num_classes), self.flatten(cls_t, num_classes)
-        deltas_s, deltas_t = self.flatten(reg_s, box_dim), self.flatten(reg_t, box_dim)
-        lw, num_pos = self.label_weights(head, cls_t, ctx)
+        # fp32 from here on (a no-op in fp32; the KD terms stay fp32 under frozen-part fp16)
+        logits_s = self.flatten(cls_s, num_classes).float()
+        logits_t = self.flatten(cls_t, num_classes).float()
+        deltas_s = self.flatten(reg_s, box_dim).float()
+        deltas_t = self.flatten(reg_t, box_dim).float()
+        with phase("targets and anchors"):
+            lw, num_pos = self.label_weights(head, cls_t, ctx)
+            sizes = [tuple(c.shape[-2:]) for c in cls_t]
+            device, batch = cls_t[0].device, logits_s.shape[0]
+            # (N * A, D) anchors: a Tensor, or RotatedBoxes for mmrotate's rotated heads
+            anchors = ctx.shared(
+                ("anchors", repr(head.prior_generator), tuple(sizes), batch, str(device)),
+                lambda: cat_boxes([cat_boxes(head.prior_generator.grid_priors(
+                    sizes, device=device))] * batch))
         avg = safe_avg_factor(num_pos)
-        loss_cls = ctx.kd_cls(logits_s.reshape(-1, num_classes), logits_t.reshape(-1, num_classes),
-                          weight=lw.reshape(-1), avg_factor=avg)
-
-        sizes = [c.shape[-2:] for c in cls_t]
-        priors = head.prior_generator.grid_priors(sizes, device=cls_t[0].device)
-        # (N * A, D) anchors: a Tensor, or RotatedBoxes for mmrotate's rotated heads
-        anchors = cat_boxes([cat_boxes(priors)] * logits_s.shape[0])
-        boxes_s = self.decode(head, anchors, deltas_s.reshape(-1, box_dim)).float()
-        with torch.no_grad():
-            boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim)).float()
-            top_score = logits_t.reshape(-1, num_classes).float().sigmoid().max(dim=1).values
-            if reg_only_where_labelled:
-                top_score = top_score * (lw.reshape(-1) > 0)
-        loss_reg = ctx.kd_reg(boxes_s, boxes_t, weight=top_score, avg_factor=avg)
+        with phase("KD losses"):
+            loss_cls = ctx.kd_cls(logits_s.reshape(-1, num_classes),
+                                  logits_t.reshape(-1, num_classes),
+                                  weight=lw.reshape(-1), avg_factor=avg)
+        with phase("box decoding"):
+            boxes_s = self.decode(head, anchors, deltas_s.reshape(-1, box_dim)).float()
+            with torch.no_grad():
+                boxes_t = self.decode(head, anchors, deltas_t.reshape(-1, box_dim)).float()
+                top_score = logits_t.reshape(-1, num_classes).sigmoid().max(dim=1).values
+                if reg_only_where_labelled:
+                    top_score = top_score * (lw.reshape(-1) > 0)
+        with phase("KD losses"):
+            loss_reg = ctx.kd_reg(boxes_s, boxes_t, weight=top_score, avg_factor=avg)
         return {"cls": loss_cls, "reg": loss_reg}

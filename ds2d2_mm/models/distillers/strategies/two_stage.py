@@ -10,6 +10,7 @@ from mmdet.models.detectors import BaseDetector
 from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from torch import Tensor, nn
 
+from ....utils.phases import phase
 from ...losses.kd_losses import SIGMOID_LOGITS, SOFTMAX_LOGITS
 from .base import DELTAS, STRATEGIES, DistillStrategy, KDContext, StudentPass
 
@@ -81,10 +82,18 @@ class TwoStageStrategy(DistillStrategy):
         components: 4, or 5 for oriented RoIs). The student's outputs come from ``head_s``
         (default ``head``), an RoI head too.
         """
-        rois = self.sampled_rois(ctx.student_pass)
-        out_s = (head if head_s is None else head_s)._bbox_forward(feats_s, rois)
-        with torch.no_grad():
+        with phase("targets and anchors"):
+            rois = ctx.shared(("sampled rois",), lambda: self.sampled_rois(ctx.student_pass))
+        with phase("head pass (student)"):
+            out_s = (head if head_s is None else head_s)._bbox_forward(feats_s, rois)
+        with torch.no_grad(), phase("head pass (teacher)"):
             out_t = head._bbox_forward(feats_t, rois)
+        with phase("KD losses"):
+            return self._kd_terms(head, out_s, out_t, ctx)
+
+    @staticmethod
+    def _kd_terms(head: nn.Module, out_s: dict, out_t: dict, ctx: KDContext) -> dict[str, Tensor]:
+        """The KD terms of :meth:`kd_losses` from both sides' ``_bbox_forward`` outputs."""
         loss_cls = ctx.kd_cls(out_s["cls_score"], out_t["cls_score"])
 
         bbox_s, bbox_t = out_s["bbox_pred"].float(), out_t["bbox_pred"].float()
