@@ -132,3 +132,33 @@ def connector_of(loss: torch.nn.Module, student_channels: int, teacher_channels:
 
     return MODELS.build(dict(loss.connector_cfg(), in_channels=student_channels,
                              out_channels=teacher_channels, num_levels=num_levels))
+
+
+def placeholder_data(root: Path, files: tuple[str, ...] = (), folders: tuple[str, ...] = (),
+                     eval_ann: str | None = None) -> list[str]:
+    """Empty dataset files under ``root`` and the ``--cfg-options`` that point a config's train,
+    val and test loaders (and, with ``eval_ann``, its COCO evaluators) at ``root``.
+
+    For tests of tools that stop, or build the runner, before any loader reads a file: the tools
+    check that the dataset files exist before the runner starts (``ds2d2_mm.apis.preflight``).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).touch()
+    for name in folders:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    splits = ("train", "val", "test")
+    options = [f"{split}_dataloader.dataset.data_root={root}/" for split in splits]
+    if eval_ann is not None:
+        options += [f"{split}_evaluator.ann_file={root}/{eval_ann}" for split in ("val", "test")]
+    return options
+
+
+#: The files the DIOR configs read (configs/_base_/datasets/dior_detection.py), for
+#: :func:`placeholder_data`.
+DIOR_FILES = dict(files=("annotations/trainval.json", "annotations/test.json"),
+                  eval_ann="annotations/test.json")
+#: The files the demo configs read (configs/demo/_synthetic_base.py).
+SYNTHETIC_FILES = dict(files=("annotations/train.json", "annotations/val.json"),
+                       eval_ann="annotations/val.json")

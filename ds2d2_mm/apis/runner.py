@@ -276,7 +276,7 @@ def run_tool(main, argv: list[str] | None = None) -> int:
     import sys
     import traceback
 
-    from ..utils.errors import known_errors
+    from ..utils.errors import MissingInputError, known_errors
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
@@ -285,7 +285,7 @@ def run_tool(main, argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
-        if not debug:
+        if not debug and not isinstance(err, MissingInputError):
             print("(run with --debug for the traceback)", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,9 @@
 """Evaluate a checkpoint (mmdet or mmrotate config, DS2D2 distillers included).
 
     ds2d2-test CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--cfg-options ...]
+
+The test split's dataset files (and a distiller's teacher and amplifier checkpoints) are checked
+before the runner starts (``ds2d2_mm.apis.preflight``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from mmengine.runner import Runner
 
+from ds2d2_mm.apis.preflight import check_run_inputs
 from ds2d2_mm.apis.runner import (
     check_checkpoint_fits,
     check_weight_files,
@@ -38,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_runner(args: argparse.Namespace) -> Runner:
     """A runner that loads ``args.checkpoint`` and runs the test loop."""
     cfg = prepare_config(args)
+    check_run_inputs(cfg, "test", args.config)
     if not os.path.isfile(args.checkpoint):
         raise CheckpointError(f"checkpoint not found: {args.checkpoint}")
     cfg.load_from = args.checkpoint

@@ -3,10 +3,13 @@
     ds2d2-train CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--auto-scale-lr]
         [--accept-changed-checkpoints] [--cfg-options k=v ...] [--debug]
 
-Before the first iteration it checks every checkpoint the config names (and fetches remote
-ImageNet / model-zoo weights into torch's hub cache), that a file to resume from fits the model,
-and the distillation config; checkpoints are saved atomically (SafeCheckpointHook). A known error
-is printed as one message with exit code 1 (--debug shows the traceback).
+Before the runner starts it checks that the dataset files of the config and the teacher and
+amplifier checkpoints of a distiller are there (one message naming the file and the command that
+makes it: ``ds2d2_mm.apis.preflight``). Before the first iteration it checks every checkpoint
+the config names (and fetches remote ImageNet / model-zoo weights into torch's hub cache), that
+a file to resume from fits the model, and the distillation config; checkpoints are saved
+atomically (SafeCheckpointHook). A known error is printed as one message with exit code 1
+(--debug shows the traceback).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ds2d2_mm.apis.preflight import check_run_inputs
 from ds2d2_mm.apis.runner import (
     check_amp,
     check_checkpoint_fits,
@@ -65,10 +69,12 @@ def build_runner(args: argparse.Namespace) -> Runner:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    for change in make_runs_safe(cfg):
-        print_log(f"train: {change}", logger="current")
+    changes = make_runs_safe(cfg)
     check_distill_config(cfg)
     check_amp(cfg)
+    check_run_inputs(cfg, "train", args.config)
+    for change in changes:
+        print_log(f"train: {change}", logger="current")
     check_weight_files(cfg.to_dict())
     runner = runner_from_cfg(cfg)
     resume = resume_checkpoint(cfg)

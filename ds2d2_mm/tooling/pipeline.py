@@ -308,6 +308,25 @@ class Pipeline:
         self.run_cmd(cmd)
         return json.loads(summary.read_text())
 
+    def check_inputs(self) -> None:
+        """Stop before the first stage when a dataset file of a stage is missing (one paragraph:
+        the file, the dataset, its release and the command that makes it); the checkpoints of
+        the earlier stages are what the pipeline makes, so they are not checked here."""
+        import argparse
+
+        from mmengine.config import DictAction
+
+        from ..apis.preflight import check_datasets
+        from ..apis.runner import load_config
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+        options = parser.parse_args(["--cfg-options", *self.extra] if self.extra else [])
+        p = self.preset
+        for config in dict.fromkeys((p.teacher, p.amplifier, p.baseline, p.distill)):
+            path = self.config(config)
+            check_datasets(load_config(path, options.cfg_options), "pipeline", path)
+
     @contextlib.contextmanager
     def _environment(self) -> Iterator[None]:
         """``self.env`` set in this process (the report reads the configs here), then restored."""
@@ -335,6 +354,7 @@ class Pipeline:
             variant = "" if p.variant == "rgb" else f" ({p.variant} variant)"
             self.log(f"data: built-in synthetic scenes{variant} in {self.data_root}")
             ensure_synthetic_dataset(self.data_root, **self.synthetic, variant=p.variant)
+        self.check_inputs()
         teacher = self.train("teacher", p.teacher)
         amp_opts = [f"model.teacher_ckpt={teacher.checkpoint}"]
         amplifier = self.train("amplifier", p.amplifier, amp_opts)

@@ -29,6 +29,13 @@ class ParityError(RuntimeError):
 class WeightFileError(FileNotFoundError):
     """A configured checkpoint cannot be found, fetched or safely loaded."""
 
+
+class MissingInputError(FileNotFoundError):
+    """A dataset file or an earlier stage's checkpoint that a run reads is not there, found
+    before the runner starts; the text says where it comes from and the command that makes it
+    (``ds2d2_mm.apis.preflight``). The tools print it alone: a traceback would add nothing."""
+
+
 class DatasetError(Exception):
     """A problem with a user's dataset files, naming the file and (when known) the line.
 
@@ -70,5 +77,5 @@ class DatasetLayoutError(DatasetError):
 
 def known_errors() -> tuple[type[BaseException], ...]:
     """The error types that the tools report as a message and exit code 1."""
-    return (ConfigError, CheckpointError, WeightFileError, DatasetError, FloatingPointError,
-            StageError, ParityError)
+    return (ConfigError, CheckpointError, WeightFileError, MissingInputError, DatasetError,
+            FloatingPointError, StageError, ParityError)

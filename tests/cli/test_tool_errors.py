@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import torch
-from ds2d2_testlib import REPO, build, tiny_retinanet
+from ds2d2_testlib import REPO, SYNTHETIC_FILES, build, placeholder_data, tiny_retinanet
 
 DEMO = REPO / "configs" / "demo"
 
@@ -18,8 +18,9 @@ def tool(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_bad_distill_config_is_one_message_without_traceback(tmp_path):
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
     args = ["tools/train.py", str(DEMO / "retina_distill_synthetic.py"), "--work-dir",
-            str(tmp_path), "--cfg-options", "model.distill_cfg.amplifiers.hihg=1.0",
+            str(tmp_path), "--cfg-options", *data, "model.distill_cfg.amplifiers.hihg=1.0",
             "model.teacher_ckpt=None", "model.amplifier_ckpt=None",
             "model.allow_random_teacher=True"]
     out = tool(*args)
@@ -32,8 +33,9 @@ def test_bad_distill_config_is_one_message_without_traceback(tmp_path):
 
 def test_config_errors_come_before_checkpoint_checks(tmp_path):
     """A wrong distill_cfg is reported even when the stage checkpoints do not exist yet."""
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
     out = tool("tools/train.py", str(DEMO / "retina_distill_synthetic.py"), "--work-dir",
-               str(tmp_path), "--cfg-options", "model.distill_cfg.explicit.lambda_low=-1",
+               str(tmp_path), "--cfg-options", *data, "model.distill_cfg.explicit.lambda_low=-1",
                f"model.teacher_ckpt={tmp_path}/missing.pth")
     assert out.returncode == 1
     assert "distill_cfg.explicit.lambda_low must be finite and >= 0" in out.stderr
@@ -43,8 +45,9 @@ def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path):
     teacher = build(tiny_retinanet(width=16, num_classes=4))
     path = tmp_path / "teacher.pth"
     torch.save({"state_dict": teacher.state_dict()}, path)
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
     out = tool("tools/test.py", str(DEMO / "retina_student_synthetic.py"), str(path),
-               "--work-dir", str(tmp_path / "wd"))
+               "--work-dir", str(tmp_path / "wd"), "--cfg-options", *data)
     assert out.returncode == 1, out.stderr[-2000:]
     assert "teacher.pth" in out.stderr and "does not fit" in out.stderr
     assert "shape mismatches" in out.stderr and "Traceback" not in out.stderr
@@ -55,8 +58,9 @@ def test_resume_from_a_truncated_checkpoint_names_the_file(tmp_path):
     path = tmp_path / "epoch_3.pth"
     torch.save({"state_dict": student.state_dict()}, path)
     path.write_bytes(path.read_bytes()[:200])
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
     out = tool("tools/train.py", str(DEMO / "retina_student_synthetic.py"), "--work-dir",
-               str(tmp_path / "wd"), "--resume", str(path))
+               str(tmp_path / "wd"), "--resume", str(path), "--cfg-options", *data)
     assert out.returncode == 1
     assert "epoch_3.pth" in out.stderr and "Traceback" not in out.stderr
 

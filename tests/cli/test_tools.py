@@ -1,5 +1,6 @@
 """The train tool sets the scope from the config (mmdet or mmrotate) and checks the configured
-weights before training: ImageNet weights from torch's hub cache, local files that exist."""
+weights before training: ImageNet weights from torch's hub cache, local files that exist.
+(The dataset files are placeholders: the tool checks they exist, nothing here reads them.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ds2d2_testlib import REPO
+from ds2d2_testlib import DIOR_FILES, REPO, placeholder_data
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -41,7 +42,8 @@ def test_imagenet_weights_without_network_stop_before_training_with_url_and_cach
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     config = str(REPO / "configs/ds2d2/retina_r18_dior.py")
-    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd")])
+    data = placeholder_data(tmp_path / "DIOR", **DIOR_FILES)
+    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd"), "--cfg-options", *data])
     with pytest.raises(FileNotFoundError) as err:
         train.build_runner(args)
     message = str(err.value)
@@ -64,7 +66,8 @@ def test_cached_imagenet_weights_are_what_the_backbone_starts_from(tmp_path, mon
     cached.parent.mkdir(parents=True)
     torch.save(state, cached)
     config = str(REPO / "configs/ds2d2/retina_r18_dior.py")
-    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd")])
+    data = placeholder_data(tmp_path / "DIOR", **DIOR_FILES)
+    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd"), "--cfg-options", *data])
     runner = train.build_runner(args)
     runner.model.init_weights()
     assert torch.equal(runner.model.backbone.conv1.weight, state["conv1.weight"])
@@ -82,7 +85,8 @@ def test_a_truncated_cached_download_is_refused_with_the_key(tmp_path, monkeypat
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, cached)
     cached.write_bytes(cached.read_bytes()[:100])
     config = str(REPO / "configs/ds2d2/retina_r18_dior.py")
-    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd")])
+    data = placeholder_data(tmp_path / "DIOR", **DIOR_FILES)
+    args = train.parse_args([config, "--work-dir", str(tmp_path / "wd"), "--cfg-options", *data])
     with pytest.raises(FileNotFoundError, match=r"model\.backbone\.init_cfg\.checkpoint.*"
                                                  r"weights_only"):
         train.build_runner(args)
@@ -107,8 +111,9 @@ def test_mmrotate_config_builds_its_runner_in_mmrotate_scope(tmp_path):
     import train
     from mmengine.registry import DefaultScope
 
+    data = placeholder_data(tmp_path / "dota", folders=("trainval/annfiles", "trainval/images"))
     args = train.parse_args([rotated_config(), "--work-dir", str(tmp_path), "--cfg-options",
-                             "model.backbone.init_cfg=None", "model.backbone.depth=18",
+                             *data, "model.backbone.init_cfg=None", "model.backbone.depth=18",
                              "model.neck.in_channels=[64,128,256,512]"])
     runner = train.build_runner(args)
     assert runner.cfg.default_scope == "mmrotate"
@@ -120,7 +125,8 @@ def test_missing_local_pretrained_path_names_key_and_file(tmp_path):
     import train
 
     config = str(REPO / "configs/ds2d2/retina_r18_dior.py")
-    args = train.parse_args([config, "--work-dir", str(tmp_path), "--cfg-options",
+    data = placeholder_data(tmp_path / "DIOR", **DIOR_FILES)
+    args = train.parse_args([config, "--work-dir", str(tmp_path), "--cfg-options", *data,
                              "model.backbone.init_cfg=None", f"load_from={tmp_path}/weights.pth"])
     with pytest.raises(FileNotFoundError, match="load_from.*weights.pth"):
         train.build_runner(args)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from ds2d2_testlib import REPO, build, load_config, make_batch, without_pretrained
+from ds2d2_testlib import (
+    REPO,
+    SYNTHETIC_FILES,
+    build,
+    load_config,
+    make_batch,
+    placeholder_data,
+    without_pretrained,
+)
 
 from ds2d2_mm.tooling.compare import (
     COMPARE_PRESETS,
@@ -79,7 +87,9 @@ def test_the_runner_ignores_the_row_declaration(tmp_path):
     from ds2d2_mm.cli import train
 
     config = REPO / "configs" / "demo" / "bench" / "baseline.py"
-    runner = train.build_runner(train.parse_args([str(config), "--work-dir", str(tmp_path)]))
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
+    runner = train.build_runner(train.parse_args([str(config), "--work-dir", str(tmp_path),
+                                                  "--cfg-options", *data]))
     assert runner.cfg.bench_row == read_bench_row(config)
     assert type(runner.model).__name__ == "RetinaNet"
 

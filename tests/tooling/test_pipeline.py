@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ds2d2_testlib import REPO
+from ds2d2_testlib import REPO, SYNTHETIC_FILES, placeholder_data
 
 QUICK = ["train_cfg.max_epochs=1", "train_dataloader.dataset.indices=8",
          "val_dataloader.dataset.indices=4", "test_dataloader.dataset.indices=4",
@@ -124,8 +124,9 @@ def test_train_tool_resumes_a_runner_checkpoint(demo_run, tmp_path):
 @pytest.mark.slow
 def test_missing_configured_checkpoint_fails_before_training(tmp_path):
     cfg = "configs/demo/retina_distill_synthetic.py"
+    data = placeholder_data(tmp_path / "data", **SYNTHETIC_FILES)
     out = subprocess.run([sys.executable, "tools/train.py", cfg, "--work-dir",
-                          str(tmp_path / "wd"), "--cfg-options",
+                          str(tmp_path / "wd"), "--cfg-options", *data,
                           f"model.teacher_ckpt={tmp_path}/nope.pth"],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode != 0
