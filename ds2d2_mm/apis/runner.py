@@ -288,4 +288,17 @@ def run_tool(main, argv: list[str] | None = None) -> int:
         if not debug and not isinstance(err, MissingInputError):
             print("(run with --debug for the traceback)", file=sys.stderr)
         return 1
+    close_process_group()
     return 0
+
+
+def close_process_group() -> None:
+    """After a run that ended normally: wait for every rank, then destroy the default process
+    group of a distributed run, if one was started, before the interpreter exits (mmengine
+    leaves it open; a gloo group torn down at exit while another rank is closing its sockets can
+    abort the process with ``terminate called without an active exception``)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
