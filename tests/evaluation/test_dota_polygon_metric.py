@@ -14,6 +14,8 @@ import torch
 pytest.importorskip("mmrotate")
 shapely = pytest.importorskip("shapely")
 
+from dota_testlib import CLASSES, metric, sample, write_labels  # noqa: E402
+
 from ds2d2_mm.evaluation import (  # noqa: E402
     PatchDetections,
     PatchName,
@@ -23,7 +25,6 @@ from ds2d2_mm.evaluation import (  # noqa: E402
     write_task1_submission,
 )
 
-CLASSES = ("plane", "ship", "storage-tank")
 #: An isosceles trapezoid: its fitted rotated rectangle is the 40 x 20 box around it.
 TRAPEZOID = (0, 0, 40, 0, 34, 20, 6, 20)
 #: A detection at polygon IoU 0.486 with the trapezoid, 0.518 with its rectangle.
@@ -38,30 +39,6 @@ def iou(a: shapely.Polygon, b: shapely.Polygon) -> float:
 
 def polygon(coords) -> shapely.Polygon:
     return shapely.Polygon(np.reshape(np.asarray(coords, dtype=np.float64), (-1, 2)))
-
-
-def write_labels(folder: Path, name: str, objects) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ["imagesource:GoogleEarth", "gsd:0.5"]
-    lines += [" ".join([*(f"{v:g}" for v in poly), cls, str(d)]) for poly, cls, d in objects]
-    (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
-
-
-def metric(**kwargs):
-    from ds2d2_mm.evaluation import DOTAWholeImageMetric
-
-    m = DOTAWholeImageMetric(**kwargs)
-    m.dataset_meta = dict(classes=CLASSES)
-    return m
-
-
-def sample(img_id, boxes, scores, labels):
-    from mmrotate.structures.bbox import RotatedBoxes
-
-    return dict(img_id=img_id, pred_instances=dict(
-        bboxes=RotatedBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 5)),
-        scores=torch.tensor(scores, dtype=torch.float32),
-        labels=torch.tensor(labels, dtype=torch.int64)))
 
 
 def score(ann: Path, boxes, img_id: str = "P1__100__0___0") -> float:

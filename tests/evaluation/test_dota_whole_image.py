@@ -17,6 +17,8 @@ import torch
 
 pytest.importorskip("mmrotate")
 
+from dota_testlib import CLASSES, metric, sample, write_labels  # noqa: E402
+
 from ds2d2_mm.evaluation import (  # noqa: E402
     PatchDetections,
     merge_patch_detections,
@@ -26,7 +28,6 @@ from ds2d2_mm.evaluation import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CLASSES = ("plane", "ship", "storage-tank")
 
 
 def patch(img_id, boxes, scores, labels) -> PatchDetections:
@@ -103,32 +104,8 @@ def test_task1_submission_files(tmp_path):
     assert (out / "Task1_plane.txt").read_text() == before  # nothing already written is lost
 
 
-def write_labels(folder: Path, name: str, objects) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ["imagesource:GoogleEarth", "gsd:0.5"]
-    for poly, cls, difficult in objects:
-        lines.append(" ".join([*(f"{v:g}" for v in poly), cls, str(difficult)]))
-    (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
-
-
 def rect(cx, cy, w, h, a=0.0):
     return tuple(rbox_corners(np.array([[cx, cy, w, h, a]]))[0])
-
-
-def metric(**kwargs):
-    from ds2d2_mm.evaluation import DOTAWholeImageMetric
-
-    m = DOTAWholeImageMetric(**kwargs)
-    m.dataset_meta = dict(classes=CLASSES)
-    return m
-
-
-def sample(img_id, boxes, scores, labels):
-    from mmrotate.structures.bbox import RotatedBoxes
-
-    return dict(img_id=img_id, pred_instances=dict(
-        bboxes=RotatedBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 5)),
-        scores=torch.tensor(scores), labels=torch.tensor(labels)))
 
 
 def test_whole_image_metric_scores_merged_patches_against_the_source_labels(tmp_path):
